@@ -1,0 +1,559 @@
+"""The engine: runs users against a target in the open or the closed model.
+
+Open model: a scheduler callback walks the intended start times of
+:func:`loadgen.workload.arrival_times` and hands each arrival, at its time, to
+an idle user of a pool bounded by ``max_inflight``. An arrival that finds the
+pool busy is *dropped* and counted, never queued: a queue would delay it and
+the delay would vanish from the numbers. Users are coroutines that live for
+the whole run (one task per request starves completions under overload, as
+measured in issue 2), so past capacity the engine keeps its bound and counts.
+
+Closed model: ``users`` coroutines loop over their tasks with think time; a
+tick adds (or retires) users to follow the target user count.
+
+Every second :meth:`Recorder.snapshot` closes an interval and the engine
+hands the snapshot to its sinks (the live display, later the store and the
+metrics endpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+from . import histogram as hdr
+from .config import RunConfig
+from .http.client import Client, FixedRequest, Session
+from .recorder import IntervalSnapshot, Recorder
+from .scenario import Scenario, TaskSet, User
+from .workload import Phase, Shape, arrival_times, level_at, shape_for
+
+__all__ = ["Engine", "RunResult", "AdHocRequest", "Sink"]
+
+Sink = Callable[[IntervalSnapshot, "Engine"], None]
+
+_INTERVAL_S = 1.0
+_USER_TICK_S = 0.05
+#: An interval is "saturated" when the generator, not the target, limits it.
+SATURATED_CPU_PERCENT = 95.0
+SATURATED_LAG_MS = 10.0
+
+
+@dataclass(frozen=True)
+class AdHocRequest:
+    """The single request of ad-hoc mode (``--url``)."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class RunResult:
+    """What a finished run hands to the summary."""
+
+    recorder: Recorder
+    config: RunConfig
+    shape: Shape
+    model: str
+    started_at: float  # wall clock, seconds since the epoch
+    duration_s: float
+    schedule_s: float  # time arrivals (or users) were active, for achieved rates
+    interrupted: bool
+    users_max: int
+    broke_at: dict[str, Any] | None
+    exceptions: dict[str, int]
+    warnings: list[str]
+
+
+class _Slot:
+    """An open-model user waiting for its next arrival."""
+
+    __slots__ = ("user", "fut")
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.fut: asyncio.Future[int] | None = None
+
+
+class _FixedUser:
+    """The user of ad-hoc mode: one prebuilt request per iteration."""
+
+    __slots__ = ("client", "index", "random")
+
+    def __init__(self, client: Client, index: int) -> None:
+        self.client = client
+        self.index = index
+        self.random = random.Random(index)
+
+
+class Engine:
+    """Runs one load test; see the module docstring."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        scenario: Scenario | None = None,
+        adhoc: AdHocRequest | None = None,
+        sinks: list[Sink] | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        if (scenario is None) == (adhoc is None):
+            raise ValueError("exactly one of scenario and adhoc")
+        self.config = config
+        self.scenario = scenario
+        self.adhoc = adhoc
+        self.sinks = list(sinks or [])
+        self.handle_signals = handle_signals
+        self.recorder = Recorder()
+        self.session = Session(
+            self.recorder, timeout_s=config.timeout_s, connect_timeout_s=config.connect_timeout_s
+        )
+        self.shape = self._shape()
+        self.model = config.model
+        self.users = 0  # live users
+        self.inflight = 0  # users busy with an iteration
+        self.users_max = 0
+        self.exceptions: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self.broke_at: dict[str, Any] | None = None
+        self._seed = config.seed
+        self._rng = random.Random(config.seed)
+        self._user_count = 0
+        self._stopping = False
+        self._interrupted = False
+        self._done: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sleeping: set[asyncio.Task[Any]] = set()
+        self._retire = 0
+        self._t0 = 0
+        self._schedule_end_ns = 0
+        self._phase_i = 0
+        self._phase_acc: dict[str, Any] = {}
+        self._fixed: FixedRequest | None = None
+        self._host = config.host or (scenario.host if scenario else None)
+
+    # -- shape ------------------------------------------------------------
+    def _shape(self) -> Shape:
+        c = self.config
+        if c.stages:
+            return Shape(c.stages)
+        if c.model == "open":
+            assert c.rate is not None
+            if c.test_type == "load":
+                return shape_for("load", c.rate, c.run_time_s)
+            return shape_for(c.test_type, c.rate, c.run_time_s)
+        if c.test_type == "load":
+            return shape_for("load", c.users, c.run_time_s, ramp_s=c.users / c.spawn_rate)
+        return shape_for(c.test_type, c.users, c.run_time_s)
+
+    # -- running ------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Run to the end on a new uvloop event loop (blocking)."""
+        try:
+            import uvloop
+
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        except ImportError:  # pragma: no cover - uvloop is a dependency
+            runner = asyncio.Runner()
+        with runner:
+            return runner.run(self.run_async())
+
+    async def run_async(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._done = asyncio.Event()
+        if self.scenario is not None:
+            for ts in self.scenario.task_sets:
+                wt = ts.user_class.wait_time
+                if hasattr(wt, "seed"):
+                    wt.seed(self._seed)  # type: ignore[union-attr]
+        else:
+            a = self.adhoc
+            assert a is not None
+            self._fixed = FixedRequest(self.recorder, a.url, a.method, a.headers, a.body)
+        if self.handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal)
+                except (NotImplementedError, RuntimeError):  # not the main thread
+                    pass
+        self.session.start()
+        started_at = time.time()
+        self._t0 = t0 = perf_counter_ns()
+        self.recorder.start(t0)
+        self._schedule_end_ns = t0 + int(self.shape.duration_s * 1e9)
+        self._interval_handle = loop.call_later(_INTERVAL_S, self._interval, 1)
+        if self.model == "open":
+            self._arrivals = arrival_times(
+                self.shape.stages, poisson=self.config.arrival == "poisson", seed=self._seed
+            )
+            self._idle: list[_Slot] = []
+            self._next_ns = self._advance()
+            self._tick_handle = loop.call_soon(self._tick)
+        else:
+            self._user_tick()
+        self._end_handle = loop.call_later(self.shape.duration_s, self.stop)
+        try:
+            await self._done.wait()
+            await self._drain()
+        finally:
+            for h in (self._interval_handle, self._end_handle):
+                h.cancel()
+            if self.model == "open":
+                self._tick_handle.cancel()
+            else:
+                self._user_handle.cancel()
+            if self.handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    try:
+                        loop.remove_signal_handler(sig)
+                    except (NotImplementedError, RuntimeError):
+                        pass
+        t_end = perf_counter_ns()
+        snap = self.recorder.snapshot(t_end)  # the last, partial interval
+        self._emit(snap)
+        self.session.close()
+        schedule_ns = min(self._stop_ns, self._schedule_end_ns) - t0
+        return RunResult(
+            recorder=self.recorder,
+            config=self.config,
+            shape=self.shape,
+            model=self.model,
+            started_at=started_at,
+            duration_s=(t_end - t0) / 1e9,
+            schedule_s=max(schedule_ns, 1) / 1e9,
+            interrupted=self._interrupted,
+            users_max=self.users_max,
+            broke_at=self.broke_at,
+            exceptions=self.exceptions,
+            warnings=self._final_warnings(),
+        )
+
+    _stop_ns = 1 << 62
+
+    def stop(self) -> None:
+        """Stop new arrivals and iterations; in-flight work may finish (graceful stop)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_ns = perf_counter_ns()
+        if self.model == "open":
+            self._tick_handle.cancel()
+            for slot in self._idle:
+                if slot.fut is not None and not slot.fut.done():
+                    slot.fut.set_result(-1)
+            self._idle.clear()
+        for t in list(self._sleeping):
+            t.cancel()  # users in think time have nothing in flight
+        assert self._done is not None
+        self._done.set()
+
+    def _on_signal(self) -> None:
+        if self._stopping:
+            # A second Ctrl-C: stop now.
+            for t in list(self._tasks):
+                t.cancel()
+            return
+        self._interrupted = True
+        self.stop()
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=self.config.graceful_stop_s)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+            self.warnings.append(
+                f"{len(pending)} user(s) were still busy after the graceful stop "
+                f"of {self.config.graceful_stop_s:g}s and were cancelled"
+            )
+
+    # -- users ------------------------------------------------------------
+    def _new_user(self) -> tuple[Any, TaskSet | None]:
+        index = self._user_count
+        self._user_count += 1
+        if self.scenario is None:
+            return _FixedUser(Client(self.session, None), index), None
+        sc = self.scenario
+        ts = sc.task_sets[0] if len(sc.task_sets) == 1 else self._rng.choices(sc.task_sets, sc.weights)[0]
+        user = ts.user_class(Client(self.session, self._host), index)
+        user.random.seed(None if self._seed is None else self._seed * 1_000_003 + index)
+        return user, ts
+
+    def _spawn(self, coro: Any) -> None:
+        t = self._loop.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        self.users += 1
+        if self.users > self.users_max:
+            self.users_max = self.users
+
+    def _exception(self, exc: BaseException) -> None:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = ""
+        if self.scenario is not None:
+            scen = str(Path(self.scenario.path).resolve())
+            for fr in tb:
+                if Path(fr.filename).resolve() == Path(scen):
+                    where = f"{self.scenario.path}:{fr.lineno}: "
+        key = f"{where}{type(exc).__name__}: {exc}"
+        self.exceptions[key] = self.exceptions.get(key, 0) + 1
+
+    async def _start_user(self, user: Any) -> bool:
+        if isinstance(user, _FixedUser):
+            return True
+        try:
+            await user.on_start()
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._exception(exc)
+            return False
+
+    async def _stop_user(self, user: Any) -> None:
+        if isinstance(user, _FixedUser):
+            user.client.close()
+            return
+        try:
+            await user.on_stop()
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            self._exception(exc)
+        finally:
+            user.client.close()
+
+    async def _iteration(self, user: User, ts: TaskSet) -> None:
+        try:
+            await ts.pick(user.random)(user)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._exception(exc)
+
+    # -- closed model ---------------------------------------------------------
+    def _user_tick(self) -> None:
+        if self._stopping:
+            return
+        t = (perf_counter_ns() - self._t0) / 1e9
+        want = math.ceil(level_at(self.shape.stages, t) - 1e-9)
+        have = self.users - self._retire
+        for _ in range(want - have):
+            user, ts = self._new_user()
+            self._spawn(self._closed_user(user, ts))
+        if want < have:
+            self._retire += have - want
+            for task in list(self._sleeping)[: have - want]:
+                task.cancel()
+        self._user_handle = self._loop.call_later(_USER_TICK_S, self._user_tick)
+
+    async def _closed_user(self, user: Any, ts: TaskSet | None) -> None:
+        me = asyncio.current_task()
+        rec = self.recorder
+        try:
+            if not await self._start_user(user):
+                return
+            if ts is None:
+                send, req = user.client.send_fixed, self._fixed
+                while not self._stopping:
+                    if self._retire:
+                        self._retire -= 1
+                        break
+                    rec.iterations += 1
+                    self.inflight += 1
+                    try:
+                        await send(req)
+                    finally:
+                        self.inflight -= 1
+                return
+            wait = ts.user_class.wait_time
+            while not self._stopping:
+                if self._retire:
+                    self._retire -= 1
+                    break
+                rec.iterations += 1
+                self.inflight += 1
+                try:
+                    await self._iteration(user, ts)
+                finally:
+                    self.inflight -= 1
+                if wait is not None and not self._stopping:
+                    delay = wait(user)
+                    if delay > 0:
+                        self._sleeping.add(me)  # type: ignore[arg-type]
+                        try:
+                            await asyncio.sleep(delay)
+                        except asyncio.CancelledError:
+                            if not (self._stopping or self._retire):
+                                raise
+                        finally:
+                            self._sleeping.discard(me)  # type: ignore[arg-type]
+        finally:
+            self.users -= 1
+            await self._stop_user(user)
+
+    # -- open model ---------------------------------------------------------
+    def _advance(self) -> int:
+        nxt = next(self._arrivals, None)
+        if nxt is None:
+            return 0
+        return self._t0 + int(nxt * 1e9)
+
+    def _tick(self) -> None:
+        now = perf_counter_ns()
+        nxt = self._next_ns
+        rec = self.recorder
+        lag = rec.lag_buf
+        idle = self._idle
+        while nxt and nxt <= now:
+            lag.append(now - nxt)
+            rec.iterations += 1
+            if idle:
+                slot = idle.pop()
+                self.inflight += 1
+                slot.fut.set_result(nxt)  # type: ignore[union-attr]
+            elif self.users < self.config.max_inflight:
+                self.inflight += 1
+                user, ts = self._new_user()
+                self._spawn(self._open_user(_Slot(user), ts, nxt))
+            else:
+                rec.iterations -= 1
+                rec.dropped += 1
+            nxt = self._advance()
+        self._next_ns = nxt
+        if not nxt:
+            return  # the schedule is over; the end timer stops the run
+        delay = (nxt - perf_counter_ns()) / 1e9
+        # uvloop's timers have 1 ms resolution; below half of it, yield once instead.
+        self._tick_handle = (
+            self._loop.call_later(delay, self._tick) if delay > 0.0005 else self._loop.call_soon(self._tick)
+        )
+
+    async def _open_user(self, slot: _Slot, ts: TaskSet | None, intended: int) -> None:
+        user = slot.user
+        client = user.client
+        loop = self._loop
+        idle = self._idle
+        try:
+            if not await self._start_user(user):
+                self.inflight -= 1
+                return
+            fixed = self._fixed
+            while True:
+                client._intended = intended
+                try:
+                    if ts is None:
+                        await client.send_fixed(fixed)  # type: ignore[arg-type]
+                    else:
+                        await self._iteration(user, ts)
+                finally:
+                    self.inflight -= 1
+                if self._stopping:
+                    break
+                slot.fut = fut = loop.create_future()
+                idle.append(slot)
+                intended = await fut
+                if intended < 0:
+                    break
+        finally:
+            self.users -= 1
+            await self._stop_user(user)
+
+    # -- intervals ------------------------------------------------------------
+    def _interval(self, k: int) -> None:
+        snap = self.recorder.snapshot()
+        self._emit(snap)
+        # Align to the run's start so intervals do not drift.
+        due = self._t0 + int((k + 1) * _INTERVAL_S * 1e9)
+        self._interval_handle = self._loop.call_later(
+            max(0.0, (due - perf_counter_ns()) / 1e9), self._interval, k + 1
+        )
+
+    def _emit(self, snap: IntervalSnapshot) -> None:
+        snap.users = self.users
+        snap.inflight = self.inflight
+        mid = (snap.start_s + snap.end_s) / 2
+        snap.target_rate = level_at(self.shape.stages, mid) if self.model == "open" else None
+        lag_p99_ms = hdr.percentile_us(snap.lag, 99) / 1000 if snap.lag.total_count else 0.0
+        saturated = (
+            snap.dropped_iterations > 0
+            or lag_p99_ms > SATURATED_LAG_MS
+            or snap.cpu_percent >= SATURATED_CPU_PERCENT
+        )
+        snap.saturated = saturated
+        if saturated:
+            self.recorder.totals.saturated_intervals += 1
+        self._check_phase(snap)
+        for sink in self.sinks:
+            try:
+                sink(snap, self)
+            except Exception as exc:  # a broken display must not end a run
+                self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
+                self.sinks.remove(sink)
+
+    def _check_phase(self, snap: IntervalSnapshot) -> None:
+        """For stress runs: evaluate each step as it ends; stop at the first that breaks."""
+        if self.config.test_type != "stress" or self.config.stages or self.broke_at is not None:
+            return
+        phases = self.shape.phases
+        if self._phase_i >= len(phases):
+            return
+        acc = self._phase_acc
+        if not acc:
+            acc.update(requests=0, errors=0, latency=hdr.new_histogram())
+        acc["requests"] += snap.overall.requests
+        acc["errors"] += snap.overall.errors
+        hdr.merge(acc["latency"], snap.overall.latency)
+        phase: Phase = phases[self._phase_i]
+        if snap.end_s + 0.05 < phase.end_s and not self._stopping:
+            return
+        n = acc["requests"]
+        err = acc["errors"] / n if n else 0.0
+        p95 = hdr.percentile_us(acc["latency"], 95) / 1000 if n else 0.0
+        reason = None
+        if err > self.config.break_error_rate:
+            reason = f"error rate {err:.1%} > {self.config.break_error_rate:.1%}"
+        elif p95 > self.config.break_p95_ms:
+            reason = f"p95 {p95:.1f} ms > {self.config.break_p95_ms:g} ms"
+        if reason:
+            self.broke_at = {
+                "step": self._phase_i + 1,
+                "phase": phase.name,
+                "target": phase.target,
+                "reason": reason,
+                "error_rate": err,
+                "p95_ms": p95,
+            }
+            self.stop()
+        self._phase_i += 1
+        self._phase_acc = {}
+
+    def _final_warnings(self) -> list[str]:
+        w = list(self.warnings)
+        tot = self.recorder.totals
+        if tot.saturated_intervals:
+            lag = tot.lag
+            lag_p99 = hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0
+            w.append(
+                f"the generator itself was the bottleneck in {tot.saturated_intervals} of "
+                f"{tot.intervals} interval(s) (dropped iterations {tot.dropped_iterations}, "
+                f"dispatch lag p99 {lag_p99:.1f} ms, or its CPU at {SATURATED_CPU_PERCENT:.0f} % "
+                "of a core): its numbers are suspect; add --max-inflight, workers or machines"
+            )
+        return w
+

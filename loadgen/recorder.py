@@ -1,0 +1,274 @@
+"""The recorder: cheap per-request records in, per-second interval snapshots out.
+
+On the hot path a finished request appends one fixed-width row of seven
+integers to its endpoint's ``array('q')`` buffer: that is the whole cost of
+measuring it. Once a second, off the hot path, :meth:`Recorder.snapshot`
+swaps every buffer for an empty one and folds the rows into HDR histograms
+with numpy (see :mod:`loadgen.histogram`). Memory stays bounded: a second's
+rows, one histogram set per interval handed to sinks, and the run totals.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from . import histogram as hdr
+
+__all__ = [
+    "Endpoint",
+    "EndpointInterval",
+    "IntervalSnapshot",
+    "Recorder",
+    "Totals",
+    "ERROR_CODES",
+    "ROW",
+]
+
+#: Columns of a request row: intended start, sent, first byte, done (ns), code, bytes out, bytes in.
+ROW = 7
+#: Codes below 1 in the code column are transport errors; 1..999 are HTTP statuses.
+ERROR_CODES = {0: "other", -1: "connect", -2: "timeout", -3: "reset", -4: "protocol"}
+ERR_OTHER, ERR_CONNECT, ERR_TIMEOUT, ERR_RESET, ERR_PROTOCOL = 0, -1, -2, -3, -4
+
+
+class Endpoint:
+    """One request name and method: its hot-path buffer and its check tallies."""
+
+    __slots__ = ("method", "name", "key", "buf", "check_errors", "checks")
+
+    def __init__(self, method: str, name: str) -> None:
+        self.method = method
+        self.name = name
+        self.key = f"{method} {name}"
+        self.buf = array("q")
+        self.check_errors = 0  # failed checks on otherwise good responses, this interval
+        self.checks: dict[str, list[int]] = {}  # check name -> [passes, fails], whole run
+
+    def record_check(self, name: str, ok: bool, *, count_error: bool) -> None:
+        tally = self.checks.get(name)
+        if tally is None:
+            tally = self.checks[name] = [0, 0]
+        tally[0 if ok else 1] += 1
+        if count_error:
+            self.check_errors += 1
+
+
+@dataclass
+class EndpointInterval:
+    """What one endpoint did in one interval (or, merged, over a window or the run)."""
+
+    method: str
+    name: str
+    requests: int = 0
+    errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    status_codes: dict[int, int] = field(default_factory=dict)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    latency: HdrHistogram = field(default_factory=hdr.new_histogram)
+    # Service time and time to first byte are kept for the run as a whole only:
+    # three histograms per endpoint every second would cost the loop milliseconds.
+    service: HdrHistogram | None = None
+    ttfb: HdrHistogram | None = None
+
+    def merge(self, other: EndpointInterval) -> None:
+        """Add another interval of the same endpoint; exact, histograms included."""
+        self.requests += other.requests
+        self.errors += other.errors
+        for k, v in other.errors_by_kind.items():
+            self.errors_by_kind[k] = self.errors_by_kind.get(k, 0) + v
+        for k, v in other.status_codes.items():
+            self.status_codes[k] = self.status_codes.get(k, 0) + v
+        self.bytes_sent += other.bytes_sent
+        self.bytes_received += other.bytes_received
+        hdr.merge(self.latency, other.latency)
+        if other.service is not None:
+            if self.service is None:
+                self.service = hdr.new_histogram()
+            hdr.merge(self.service, other.service)
+        if other.ttfb is not None:
+            if self.ttfb is None:
+                self.ttfb = hdr.new_histogram()
+            hdr.merge(self.ttfb, other.ttfb)
+
+
+@dataclass
+class IntervalSnapshot:
+    """One interval of a run, the unit every sink (display, store, metrics) consumes."""
+
+    index: int
+    start_s: float  # seconds since the run started
+    end_s: float
+    endpoints: dict[str, EndpointInterval]
+    overall: EndpointInterval
+    iterations: int = 0
+    dropped_iterations: int = 0
+    lag: HdrHistogram = field(default_factory=hdr.new_histogram)
+    cpu_percent: float = 0.0  # the generator's own CPU, % of one core
+    users: int = 0
+    inflight: int = 0
+    target_rate: float | None = None
+    saturated: bool = False  # the generator, not the target, limited this interval
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass
+class Totals:
+    """The whole run so far: a merge of every interval."""
+
+    endpoints: dict[str, EndpointInterval] = field(default_factory=dict)
+    overall: EndpointInterval = field(default_factory=lambda: EndpointInterval("ALL", "total"))
+    iterations: int = 0
+    dropped_iterations: int = 0
+    lag: HdrHistogram = field(default_factory=hdr.new_histogram)
+    cpu_s: float = 0.0
+    saturated_intervals: int = 0
+    intervals: int = 0
+
+    def add(self, snap: IntervalSnapshot) -> None:
+        for key, ep in snap.endpoints.items():
+            tot = self.endpoints.get(key)
+            if tot is None:
+                tot = self.endpoints[key] = EndpointInterval(ep.method, ep.name)
+            tot.merge(ep)
+        # Service and ttfb were recorded into the endpoint totals directly; see overall_timings().
+        self.overall.merge(snap.overall)
+        self.iterations += snap.iterations
+        self.dropped_iterations += snap.dropped_iterations
+        hdr.merge(self.lag, snap.lag)
+        self.intervals += 1
+
+    def overall_timings(self) -> tuple[HdrHistogram, HdrHistogram]:
+        """Service time and time-to-first-byte histograms over all endpoints."""
+        service, ttfb = hdr.new_histogram(), hdr.new_histogram()
+        for ep in self.endpoints.values():
+            if ep.service is not None:
+                hdr.merge(service, ep.service)
+            if ep.ttfb is not None:
+                hdr.merge(ttfb, ep.ttfb)
+        return service, ttfb
+
+
+class Recorder:
+    """Collects request rows and scheduler lag; turns them into interval snapshots."""
+
+    def __init__(self) -> None:
+        self._by_method: dict[str, dict[str, Endpoint]] = {}
+        self.lag_buf = array("q")  # scheduler lag of each open-model arrival, ns
+        self.iterations = 0  # iterations started this interval
+        self.dropped = 0  # arrivals dropped this interval (no free slot under --max-inflight)
+        self._index = 0
+        self._t0_ns = time.perf_counter_ns()
+        self._last_ns = self._t0_ns
+        self._last_cpu = time.process_time()
+        self.totals = Totals()
+
+    def start(self, t0_ns: int) -> None:
+        """Mark the run's start (interval times are offsets from it)."""
+        self._t0_ns = self._last_ns = t0_ns
+        self._last_cpu = time.process_time()
+
+    def endpoint(self, method: str, name: str) -> Endpoint:
+        """The endpoint for a method and request name (created on first use)."""
+        names = self._by_method.get(method)
+        if names is None:
+            names = self._by_method[method] = {}
+        ep = names.get(name)
+        if ep is None:
+            ep = names[name] = Endpoint(method, name)
+        return ep
+
+    def endpoints(self) -> Iterable[Endpoint]:
+        for names in self._by_method.values():
+            yield from names.values()
+
+    def snapshot(self, now_ns: int | None = None) -> IntervalSnapshot:
+        """Close the current interval: fold its rows into histograms and counters."""
+        if now_ns is None:
+            now_ns = time.perf_counter_ns()
+        cpu = time.process_time()
+        wall = (now_ns - self._last_ns) / 1e9
+        overall = EndpointInterval("ALL", "total")
+        eps: dict[str, EndpointInterval] = {}
+        for ep in self.endpoints():
+            buf, ep.buf = ep.buf, array("q")
+            check_errors, ep.check_errors = ep.check_errors, 0
+            if not buf and not check_errors:
+                continue
+            tot = self.totals.endpoints.get(ep.key)
+            if tot is None:
+                tot = self.totals.endpoints[ep.key] = EndpointInterval(
+                    ep.method, ep.name, service=hdr.new_histogram(), ttfb=hdr.new_histogram()
+                )
+            ei = _fold(ep, buf, check_errors, tot)
+            eps[ep.key] = ei
+            overall.merge(ei)
+        lag = hdr.new_histogram()
+        lag_buf, self.lag_buf = self.lag_buf, array("q")
+        if lag_buf:
+            hdr.record_ns(lag, lag_buf)
+        snap = IntervalSnapshot(
+            index=self._index,
+            start_s=(self._last_ns - self._t0_ns) / 1e9,
+            end_s=(now_ns - self._t0_ns) / 1e9,
+            endpoints=eps,
+            overall=overall,
+            iterations=self.iterations,
+            dropped_iterations=self.dropped,
+            lag=lag,
+            cpu_percent=100.0 * (cpu - self._last_cpu) / wall if wall > 0 else 0.0,
+        )
+        self.iterations = 0
+        self.dropped = 0
+        self._index += 1
+        self._last_ns = now_ns
+        self.totals.cpu_s += cpu - self._last_cpu
+        self._last_cpu = cpu
+        self.totals.add(snap)
+        return snap
+
+
+def _fold(ep: Endpoint, buf: array, check_errors: int, tot: EndpointInterval) -> EndpointInterval:
+    """One endpoint's rows of an interval; service and ttfb go straight into the run totals."""
+    ei = EndpointInterval(ep.method, ep.name)
+    if buf:
+        rows = np.frombuffer(buf, dtype=np.int64).reshape(-1, ROW)
+        codes = rows[:, 4]
+        responded = codes > 0
+        # Latency covers every response and every timeout: a stalled target's
+        # waits must show. Refused or reset connections have no latency to speak of.
+        timed = responded | (codes == ERR_TIMEOUT)
+        done = rows[:, 3]
+        hdr.record_ns(ei.latency, (done - rows[:, 0])[timed])
+        assert tot.service is not None and tot.ttfb is not None
+        hdr.record_ns(tot.service, (done - rows[:, 1])[timed])
+        hdr.record_ns(tot.ttfb, (rows[:, 2] - rows[:, 1])[responded])
+        values, counts = np.unique(codes, return_counts=True)
+        errors = 0
+        for code, n in zip(values.tolist(), counts.tolist()):
+            if code > 0:
+                ei.status_codes[code] = n
+                if code >= 400:
+                    kind = "http_5xx" if code >= 500 else "http_4xx"
+                    ei.errors_by_kind[kind] = ei.errors_by_kind.get(kind, 0) + n
+                    errors += n
+            else:
+                ei.errors_by_kind[ERROR_CODES.get(code, "other")] = n
+                errors += n
+        ei.requests = len(rows)
+        ei.errors = errors
+        ei.bytes_sent = int(rows[:, 5].sum())
+        ei.bytes_received = int(rows[:, 6].sum())
+    if check_errors:
+        ei.errors += check_errors
+        ei.errors_by_kind["check"] = check_errors
+    return ei

@@ -1,0 +1,173 @@
+"""The end-of-run summary: a JSON document (schema in README) and the endpoint table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from . import histogram as hdr
+from ._version import __version__
+from .engine import RunResult
+from .recorder import EndpointInterval
+
+__all__ = ["build_summary", "write_summary", "print_summary"]
+
+
+def _endpoint(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
+    n = ei.requests
+    return {
+        "method": ei.method,
+        "name": ei.name,
+        "requests": n,
+        "errors": ei.errors,
+        "error_rate": ei.errors / n if n else 0.0,
+        "rps": n / duration_s if duration_s > 0 else 0.0,
+        "bytes_sent": ei.bytes_sent,
+        "bytes_received": ei.bytes_received,
+        "latency_ms": hdr.summarize_ms(ei.latency),
+        "service_time_ms": hdr.summarize_ms(ei.service or hdr.new_histogram()),
+        "ttfb_ms": hdr.summarize_ms(ei.ttfb or hdr.new_histogram()),
+        "status_codes": {str(k): v for k, v in sorted(ei.status_codes.items())},
+        "errors_by_kind": dict(sorted(ei.errors_by_kind.items())),
+    }
+
+
+def build_summary(result: RunResult, *, scenario: str | None, host: str | None) -> dict[str, Any]:
+    """The summary document of a run (see README, "Summary JSON")."""
+    c = result.config
+    tot = result.recorder.totals
+    dur = result.duration_s
+    overall = _endpoint(tot.overall, dur)
+    service, ttfb = tot.overall_timings()
+    overall["service_time_ms"] = hdr.summarize_ms(service)
+    overall["ttfb_ms"] = hdr.summarize_ms(ttfb)
+    checks: dict[str, dict[str, int]] = {}
+    for ep in result.recorder.endpoints():
+        for name, (passes, fails) in ep.checks.items():
+            key = f"{ep.key}: {name}"
+            checks[key] = {"passes": passes, "fails": fails}
+    lag = tot.lag
+    doc: dict[str, Any] = {
+        "loadgen_version": __version__,
+        "scenario": scenario,
+        "host": host,
+        "app_version": c.app_version,
+        "test_type": c.test_type,
+        "model": result.model,
+        "arrival": c.arrival if result.model == "open" else None,
+        "started_at": dt.datetime.fromtimestamp(result.started_at, dt.timezone.utc).isoformat(),
+        "duration_s": dur,
+        "interrupted": result.interrupted,
+        "requests": overall["requests"],
+        "errors": overall["errors"],
+        "error_rate": overall["error_rate"],
+        "rps": overall["rps"],
+        "iterations": tot.iterations,
+        "dropped_iterations": tot.dropped_iterations,
+        "target_rate": (
+            sum(s.duration_s * (s.target) for s in result.shape.stages) / result.shape.duration_s
+            if result.model == "open" and result.shape.duration_s > 0 and len({s.target for s in result.shape.stages}) == 1
+            else None
+        ),
+        "achieved_rate": (tot.iterations + tot.dropped_iterations) / result.schedule_s
+        if result.model == "open"
+        else tot.iterations / result.schedule_s,
+        "users_max": result.users_max,
+        "bytes_sent": overall["bytes_sent"],
+        "bytes_received": overall["bytes_received"],
+        "latency_ms": overall["latency_ms"],
+        "service_time_ms": overall["service_time_ms"],
+        "ttfb_ms": overall["ttfb_ms"],
+        "status_codes": overall["status_codes"],
+        "errors_by_kind": overall["errors_by_kind"],
+        "checks": checks,
+        "exceptions": result.exceptions,
+        "generator": {
+            "cpu_percent": 100.0 * tot.cpu_s / dur if dur > 0 else 0.0,
+            "lag_ms": {
+                "p50": hdr.percentile_us(lag, 50) / 1000 if lag.total_count else 0.0,
+                "p99": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0,
+                "max": lag.get_max_value() / 1000 if lag.total_count else 0.0,
+            },
+            "saturated": tot.saturated_intervals > 0,
+            "saturated_intervals": tot.saturated_intervals,
+            "intervals": tot.intervals,
+        },
+        "warnings": result.warnings,
+        "endpoints": {k: _endpoint(v, dur) for k, v in sorted(tot.endpoints.items())},
+    }
+    if result.model == "open":
+        # The rate actually scheduled, counting drops: it tells whether the schedule kept up.
+        doc["achieved_rate"] = tot.iterations / result.schedule_s
+        doc["scheduled_rate"] = (tot.iterations + tot.dropped_iterations) / result.schedule_s
+    if c.test_type == "stress" and not c.stages:
+        doc["stress"] = {
+            "steps": [
+                {"step": i + 1, "target": p.target, "start_s": p.start_s, "end_s": p.end_s}
+                for i, p in enumerate(result.shape.phases)
+            ],
+            "broke_at": result.broke_at,
+        }
+    return doc
+
+
+def write_summary(doc: dict[str, Any], path: str) -> None:
+    with open(path, "wb") as fh:
+        fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+
+
+def _ms(v: float) -> str:
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def print_summary(doc: dict[str, Any], console: Console) -> None:
+    """The endpoint table and the headline figures, as a person reads them."""
+    t = Table(title="Results by endpoint (latency in ms)", title_justify="left")
+    for col in ("endpoint", "count", "req/s", "error %", "p50", "p90", "p95", "p99", "p99.9", "max"):
+        t.add_column(col, justify="left" if col == "endpoint" else "right")
+    rows = list(doc["endpoints"].items())
+    rows.append(("total", doc))
+    for key, e in rows:
+        lat = e["latency_ms"]
+        t.add_row(
+            key if key != "total" else "[bold]total[/bold]",
+            f"{e['requests']:,}",
+            f"{e['rps']:,.1f}",
+            f"{100 * e['error_rate']:.2f}",
+            *(_ms(lat[p]) for p in ("p50", "p90", "p95", "p99", "p999", "max")),
+        )
+    console.print(t)
+    g = doc["generator"]
+    line = (
+        f"{doc['requests']:,} requests in {doc['duration_s']:.1f}s, {doc['rps']:,.1f} req/s, "
+        f"{doc['errors']:,} errors"
+    )
+    if doc["model"] == "open":
+        tr = doc.get("target_rate")
+        line += f"; iterations {doc['achieved_rate']:,.1f}/s" + (f" of {tr:,.1f}/s target" if tr else "")
+        line += f", {doc['dropped_iterations']:,} dropped; dispatch lag p99 {g['lag_ms']['p99']:.2f} ms"
+    else:
+        line += f"; {doc['users_max']} users"
+    line += f"; generator CPU {g['cpu_percent']:.0f} %"
+    console.print(line)
+    if doc["errors_by_kind"]:
+        console.print("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in doc["errors_by_kind"].items()))
+    failed = {k: v for k, v in doc["checks"].items() if v["fails"]}
+    for k, v in failed.items():
+        console.print(f"[yellow]check failed[/yellow] {k}: {v['fails']:,} of {v['passes'] + v['fails']:,}")
+    for k, n in doc["exceptions"].items():
+        console.print(f"[red]exception[/red] ({n:,}×) {k}")
+    if doc.get("stress"):
+        b = doc["stress"]["broke_at"]
+        if b:
+            console.print(f"[red]stress: broke at step {b['step']} (target {b['target']:g}): {b['reason']}[/red]")
+        else:
+            console.print("stress: no step broke")
+    for w in doc["warnings"]:
+        console.print(f"[bold yellow]warning:[/bold yellow] {w}")
+    if doc["interrupted"]:
+        console.print("[yellow]the run was interrupted; the summary covers what ran[/yellow]")
