@@ -222,6 +222,20 @@ class Server:
     port: int
     err_path: Path
 
+    def stub_status(self) -> dict | None:
+        """nginx stub_status counters (None for targets without it)."""
+        if self.name != "nginx":
+            return None
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3)
+            conn.request("GET", "/__bench_status")
+            body = conn.getresponse().read().decode()
+            conn.close()
+            accepts, handled, requests = (int(x) for x in body.splitlines()[2].split())
+            return {"accepts": accepts, "requests": requests}
+        except (OSError, ValueError, IndexError):
+            return None
+
     def cpu_seconds(self) -> float | None:
         """CPU (user+system) of every process in the server's process group."""
         tck = os.sysconf("SC_CLK_TCK")
@@ -483,25 +497,46 @@ def parse_k6(row: Row, run: Run, summary: Path, trend: str = "http_req_duration"
     return row
 
 
-def parse_locust(row: Row, run: Run, prefix: Path) -> Row:
-    stats = Path(str(prefix) + "_stats.csv")
+def _hist_quantile(hist: dict[float, int], q: float) -> float | None:
+    total = sum(hist.values())
+    if not total:
+        return None
+    need, acc = q * total, 0
+    for value in sorted(hist):
+        acc += hist[value]
+        if acc >= need:
+            return value
+    return max(hist)
+
+
+def parse_locust(row: Row, run: Run, prefix: Path, json_path: Path) -> Row:
+    """Locust's --json-file (written at shutdown) is the source; its --csv
+    _stats.csv is a snapshot rewritten once a second and NOT at shutdown, so
+    its final count misses the last second or so (kept for reference only)."""
     try:
-        with open(stats, newline="") as f:
-            agg = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"][0]
-        count = int(agg["Request Count"])
-        rps = float(agg["Requests/s"])
-    except (OSError, IndexError, KeyError, ValueError) as e:
-        return fail(row, run.error() if (run.rc or run.timed_out) else f"no Locust CSV ({e})")
-    if not count or not rps:
+        entries = json.loads(json_path.read_text())
+        count = sum(int(e["num_requests"]) for e in entries)
+        start = min(float(e["start_time"]) for e in entries)
+        last = max(float(e["last_request_timestamp"]) for e in entries if e["last_request_timestamp"])
+        fails = sum(int(e.get("num_failures", 0)) for e in entries)
+        hist: dict[float, int] = {}
+        for e in entries:
+            for k, n in (e.get("response_times") or {}).items():
+                hist[float(k)] = hist.get(float(k), 0) + int(n)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return fail(row, run.error() if (run.rc or run.timed_out) else f"no Locust --json-file ({e})")
+    if not count or last <= start:
         return fail(row, "Locust made no requests")
-    # Locust's own Requests/s = count / its own measuring time (which excludes start-up)
-    row.fill(run, count, count / rps)
-    row.errors = int(agg.get("Failure Count") or 0)
-    for q, attr in (("50%", "p50_ms"), ("90%", "p90_ms"), ("99%", "p99_ms")):
-        try:
-            setattr(row, attr, float(agg[q]))
-        except (KeyError, ValueError):
-            pass
+    # Locust's own req/s: num_requests / (last_request_timestamp - start_time)
+    row.fill(run, count, last - start)
+    row.errors = fails
+    row.p50_ms, row.p90_ms, row.p99_ms = (_hist_quantile(hist, q) for q in (0.5, 0.9, 0.99))
+    try:
+        with open(Path(str(prefix) + "_stats.csv"), newline="") as f:
+            agg = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"][0]
+        row.extra["csv_request_count"] = int(agg["Request Count"])
+    except (OSError, IndexError, KeyError, ValueError):
+        pass
     return row
 
 
@@ -560,6 +595,7 @@ class Bench:
                  timeout: float | None = None, server: Server | None = None) -> Row:
         row.command = shlex.join(argv)
         srv_before = server.cpu_seconds() if server else None
+        st_before = server.stub_status() if server else None
         run = run_client(tag, argv, timeout or (self.d + 60), env=env)
         if run.start_error:
             return fail(row, run.start_error)
@@ -571,6 +607,11 @@ class Bench:
             after = server.cpu_seconds()
             if after is not None:
                 row.server_cpu_pct = (after - srv_before) / run.wall_s * 100
+        st_after = server.stub_status() if (server and st_before) else None
+        if row.ok and st_before and st_after:
+            # each status read counts itself: the delta includes one of ours
+            row.extra["nginx_requests"] = st_after["requests"] - st_before["requests"] - 1
+            row.extra["nginx_connections"] = st_after["accepts"] - st_before["accepts"] - 1
         if row.ok:
             log(f"  -> {row.requests} requests, {row.rps:,.0f} req/s, "
                 f"{row.us_per_req if row.us_per_req is not None else float('nan'):.1f} us CPU/request")
@@ -632,15 +673,18 @@ class Bench:
         if not self.locust.exists():
             return fail(row, f"locust not found in {VENV}")
         prefix = WORK / "out" / "peers-locust"
+        json_path = WORK / "out" / "peers-locust.json"
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        for f in prefix.parent.glob(prefix.name + "_*.csv"):
-            f.unlink()
+        for f in list(prefix.parent.glob(prefix.name + "_*.csv")) + [json_path]:
+            f.unlink(missing_ok=True)
         argv = [str(self.locust), "-f", str(BENCH / "locustfile.py"), "--headless",
                 "-u", str(u), "-r", str(u), "--run-time", f"{d}s",
                 "--host", self.target().rstrip("/"), "--csv", str(prefix),
+                "--json-file", str(json_path.with_suffix("")),
                 "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"]
         return self.measured(row, "peers-locust", argv,
-                             lambda r, run: parse_locust(r, run, prefix), server=self.nginx)
+                             lambda r, run: parse_locust(r, run, prefix, json_path),
+                             server=self.nginx)
 
     # -- loadgen
     def loadgen_run(self, row: Row, tag: str, args: list[str], timeout: float | None = None,
@@ -905,22 +949,26 @@ def throughput_rows(rows: list[Row]) -> list[list[str]]:
     out = []
     for r in rows:
         if not r.ok:
-            out.append([r.tool, r.model, f"FAILED: {r.error}"] + ["–"] * 7)
+            out.append([r.tool, r.model, f"FAILED: {r.error}"] + ["–"] * 10)
             continue
         note = r.extra.get("note", "")
         if r.tool == "loadgen" and r.extra.get("dropped_iterations"):
             note = (note + "; " if note else "") + f"dropped {r.extra['dropped_iterations']:,}"
         if r.extra.get("saturated"):
             note = (note + "; " if note else "") + "generator saturated"
+        served = r.extra.get("nginx_requests")
+        check = f"{r.requests / served * 100:.1f} %" if served else "–"
         out.append([r.tool, r.model, f"{r.rps:,.0f}", f"{r.requests:,}", f"{r.duration_s:.2f}",
                     fmt(r.us_per_req, ".1f"), fmt(r.server_cpu_pct, ".0f"),
+                    fmt(served, ","), check, fmt(r.extra.get("nginx_connections"), ","),
                     fmt(r.p50_ms, ".2f"), fmt(r.p99_ms, ".2f"),
                     (fmt(r.errors, ",d") if r.errors is not None else "–") + (f" ({note})" if note else "")])
     return out
 
 
 THROUGHPUT_HEADERS = ["tool", "model", "req/s", "requests", "duration s", "client CPU µs/req",
-                      "nginx CPU %", "p50 ms", "p99 ms", "errors (notes)"]
+                      "nginx CPU %", "nginx served", "tool count ÷ served", "connections opened",
+                      "p50 ms", "p99 ms", "errors (notes)"]
 
 
 def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[str],
@@ -951,7 +999,9 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
               "req/s = the tool's own request count ÷ its own measured duration; "
               "client CPU µs/req = (user+system CPU of the client process, from os.wait4) ÷ requests, "
               "start-up included; nginx CPU % = the target's CPU over the run (≈100 % means the "
-              "target, not the client, was the limit).", ""]
+              "target, not the client, was the limit); nginx served / connections opened = nginx's "
+              "own stub_status counters over the run (a tool count above what nginx served is a "
+              "counting bug; connections ≈ users means keep-alive held).", ""]
         L += table(THROUGHPUT_HEADERS, throughput_rows(peers + lg))
     if lg:
         L += ["", "## Ratios: loadgen ÷ peer", ""]
@@ -986,11 +1036,11 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
         for r in sweep:
             tr = r.extra.get("target_rate")
             if not r.ok:
-                rws.append([fmt(tr, ",")] + [f"FAILED: {r.error}"] + ["–"] * 7)
+                rws.append([fmt(tr, ",.0f"), f"FAILED: {r.error}"] + ["–"] * 8)
                 continue
             ach = r.extra.get("achieved_rate")
             pct = (ach / tr * 100) if (ach is not None and tr) else None
-            rws.append([fmt(tr, ","), fmt(ach, ",.0f"), fmt(pct, ".1f"),
+            rws.append([fmt(tr, ",.0f"), fmt(ach, ",.0f"), fmt(pct, ".1f"),
                         fmt(r.extra.get("dropped_iterations"), ","),
                         fmt(r.extra.get("lag_p99_ms"), ".2f"), fmt(r.p99_ms, ".2f"),
                         fmt(r.us_per_req, ".1f"), fmt(r.extra.get("gen_cpu_percent"), ".0f"),

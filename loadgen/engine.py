@@ -369,17 +369,17 @@ class Engine:
             if not await self._start_user(user):
                 return
             if ts is None:
+                # The hottest loop of all: in-flight is "all users" here, so it is not counted.
                 send, req = user.client.send_fixed, self._fixed
-                while not self._stopping:
-                    if self._retire:
-                        self._retire -= 1
-                        break
-                    rec.iterations += 1
-                    self.inflight += 1
-                    try:
+                n = 0
+                try:
+                    while not self._stopping and not self._retire:
+                        n += 1
                         await send(req)
-                    finally:
-                        self.inflight -= 1
+                finally:
+                    rec.iterations += n
+                if self._retire and not self._stopping:
+                    self._retire -= 1
                 return
             wait = ts.user_class.wait_time
             while not self._stopping:

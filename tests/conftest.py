@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,3 +43,17 @@ def demo_target(request: pytest.FixtureRequest, start_demo: Callable[..., Any]) 
     ``@pytest.mark.parametrize("demo_target", [{"latency_ms": 5}], indirect=True)``
     """
     return start_demo(**getattr(request, "param", {}))
+
+
+# --- CI: a skipped test is a failed one --------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """With LOADGEN_REQUIRE_ALL set (as .ci/run does), a skip fails: CI must not pass on missing servers."""
+    outcome = yield
+    rep = outcome.get_result()
+    if os.environ.get("LOADGEN_REQUIRE_ALL") and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.longrepr = f"skipped, but LOADGEN_REQUIRE_ALL is set: {reason}"

@@ -25,7 +25,7 @@ import orjson
 from .._version import __version__
 from ..errors import UsageError
 from ..recorder import ERR_CONNECT, ERR_TIMEOUT, ERROR_CODES, Endpoint, Recorder
-from .connection import Connection
+from .connection import BareConnection, Connection
 from .response import Response
 
 __all__ = ["Session", "Client", "Origin", "FixedRequest"]
@@ -109,13 +109,17 @@ class Session:
             self._ssl = ctx
         return self._ssl
 
-    async def connect(self, origin: Origin) -> Connection | int:
-        """A new connection, or the error code of why there is none."""
+    async def connect(self, origin: Origin, *, bare: bool = False) -> Connection | int:
+        """A new connection, or the error code of why there is none.
+
+        ``bare``: a :class:`BareConnection`, which does not keep headers or body.
+        """
         loop = asyncio.get_running_loop()
+        cls = BareConnection if bare else Connection
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: Connection(self.connections),
+                    lambda: cls(self.connections),
                     origin.host,
                     origin.port,
                     ssl=self.ssl_context if origin.tls else None,
@@ -174,6 +178,8 @@ class Client:
         self._base = Origin(base_url) if base_url else None
         self._idle: dict[str, list[Connection]] = {}
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
+        self._fixed_conn: Connection | None = None
+        self._timeout_ns = session.timeout_ns
         self.headers: dict[str, str] = {}
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
 
@@ -302,16 +308,33 @@ class Client:
         raise AssertionError("unreachable")
 
     async def send_fixed(self, req: FixedRequest) -> int:
-        """The ad-hoc mode's request: prebuilt bytes, no Response object, one row recorded."""
+        """The ad-hoc mode's request: prebuilt bytes, a bare connection, no Response, one row recorded."""
         t_start = self._intended or perf_counter_ns()
         self._intended = 0
-        code, conn, t_sent = await self._exchange(req.origin, req.data, req.head)
-        if conn is None:
-            now = perf_counter_ns()
-            req.endpoint.buf.extend((t_start, now, now, now, code, 0, 0))
-        else:
-            t_done = conn.t_done
-            req.endpoint.buf.extend((t_start, t_sent, conn.t_first or t_done, t_done, code, req.size, conn.bytes_in))
+        conn = self._fixed_conn
+        for attempt in (0, 1):
+            reused = conn is not None and not conn.closed
+            if not reused:
+                got = await self._session.connect(req.origin, bare=not req.head)
+                if isinstance(got, int):
+                    now = perf_counter_ns()
+                    req.endpoint.buf.extend((t_start, now, now, now, got, 0, 0))
+                    self._fixed_conn = None
+                    return got
+                conn = self._fixed_conn = got
+            t_sent = perf_counter_ns()
+            code = await conn.send(req.data, t_sent + self._timeout_ns, req.head)  # type: ignore[union-attr]
+            if code <= 0 and reused and attempt == 0 and conn.t_first == 0 and code != ERR_TIMEOUT:  # type: ignore[union-attr]
+                conn = None  # a stale keep-alive connection: once more on a fresh one
+                continue
+            break
+        t_done = conn.t_done  # type: ignore[union-attr]
+        req.endpoint.buf.extend(
+            (t_start, t_sent, conn.t_first or t_done, t_done, code, req.size, conn.bytes_in)  # type: ignore[union-attr]
+        )
+        if code <= 0 or not conn.keep_alive:  # type: ignore[union-attr]
+            conn.close()  # type: ignore[union-attr]
+            self._fixed_conn = None
         return code
 
     def _store_cookies(self, host: str, resp: Response) -> None:
@@ -334,4 +357,7 @@ class Client:
             for c in conns:
                 c.close()
         self._idle.clear()
+        if self._fixed_conn is not None:
+            self._fixed_conn.close()
+            self._fixed_conn = None
 

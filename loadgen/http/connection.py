@@ -17,11 +17,17 @@ import httptools
 
 from ..recorder import ERR_PROTOCOL, ERR_RESET
 
-__all__ = ["Connection"]
+__all__ = ["BareConnection", "Connection"]
 
 
-class Connection(asyncio.Protocol):
-    """A client connection that carries one request at a time."""
+class BareConnection(asyncio.Protocol):
+    """A client connection that carries one request at a time, and ignores headers and body.
+
+    httptools wires up only the callbacks its protocol object has, so this
+    class, with no ``on_header``/``on_body``, costs no Python call per header:
+    the ad-hoc mode, which never reads a response, uses it. Bytes are still
+    counted. :class:`Connection` adds what scenarios read.
+    """
 
     __slots__ = (
         "transport",
@@ -86,36 +92,14 @@ class Connection(asyncio.Protocol):
         w = self.waiter
         if w is not None:
             # A body delimited by the connection's close ends here; anything else was cut off.
-            if self.headers_done and not self.parser.should_keep_alive():
+            # (get_status_code is that of the response under way once its head is parsed.)
+            if self.bytes_in and self.parser.get_status_code() and not self.parser.should_keep_alive():
                 self.t_done = perf_counter_ns()
                 self._finish(self.parser.get_status_code())
             else:
                 self._finish(ERR_RESET)
 
     # -- llhttp callbacks ---------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-        n = len(name)
-        # Only two headers change what the client does; test the length first, it is cheap.
-        if n == 16 and name.lower() == b"content-encoding":
-            self.encoding = value
-        elif n == 10 and name.lower() == b"set-cookie":
-            self.has_cookies = True
-
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-        if self.head_request:
-            # llhttp cannot know a HEAD response has no body: end the message here
-            # and start a fresh parser for the next one.
-            self.t_done = perf_counter_ns()
-            self.keep_alive = self.parser.should_keep_alive()
-            status = self.parser.get_status_code()
-            self.parser = httptools.HttpResponseParser(self)
-            self._finish(status)
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-
     def on_message_complete(self) -> None:
         if self.waiter is None:
             return
@@ -166,3 +150,33 @@ class Connection(asyncio.Protocol):
         t = self.transport
         if t is not None:
             t.abort()
+
+
+class Connection(BareConnection):
+    """A connection that also keeps the response's headers and body for a :class:`Response`."""
+
+    __slots__ = ()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        n = len(name)
+        # Only two headers change what the client does; test the length first, it is cheap.
+        if n == 16 and name.lower() == b"content-encoding":
+            self.encoding = value
+        elif n == 10 and name.lower() == b"set-cookie":
+            self.has_cookies = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        if self.head_request:
+            # llhttp cannot know a HEAD response has no body: end the message here
+            # and start a fresh parser for the next one.
+            self.t_done = perf_counter_ns()
+            self.keep_alive = self.parser.should_keep_alive()
+            status = self.parser.get_status_code()
+            self.parser = httptools.HttpResponseParser(self)
+            self._finish(status)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+

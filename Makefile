@@ -1,0 +1,31 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+DEMO_PORT ?= 8000
+BIN := $(VENV)/bin
+
+.PHONY: demo test install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# Start the demo platform, run the content scenario against it, stop the demo.
+demo: $(BIN)/.installed
+	@$(BIN)/loadgen demo-target --port $(DEMO_PORT) > $(VENV)/demo-target.log 2>&1 & pid=$$!; \
+	trap "kill $$pid 2>/dev/null" EXIT; \
+	$(BIN)/python -c "import socket,time,sys; \
+	deadline=time.time()+20; \
+	exec('while time.time()<deadline:\n try:\n  socket.create_connection((\"127.0.0.1\",$(DEMO_PORT)),1).close(); sys.exit(0)\n except OSError: time.sleep(0.2)'); \
+	sys.exit('the demo target did not start; see $(VENV)/demo-target.log')"; \
+	$(BIN)/loadgen run scenarios/content.py --host http://127.0.0.1:$(DEMO_PORT)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache
