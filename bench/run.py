@@ -99,6 +99,16 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: ask the kernel to SIGKILL the child if run.py itself dies
+    without cleaning up (e.g. SIGKILL); best effort, Linux only."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def pinned(cpu: str, argv: list[str]) -> list[str]:
     return (["taskset", "-c", cpu] + argv) if HAVE_TASKSET else argv
 
@@ -144,7 +154,7 @@ def run_client(tag: str, argv: list[str], timeout: float, env: dict | None = Non
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         try:
             p = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
-                                 cwd=WORK, env=env, start_new_session=True)
+                                 cwd=WORK, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
             run.start_error = f"cannot start: {e}"
             return run
@@ -267,7 +277,7 @@ def start_server(name: str, argv: list[str], port: int, path: str, timeout: floa
         with open(err_path, "wb") as fe:
             proc = subprocess.Popen(full, stdout=fe, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=WORK, env=env,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=_die_with_parent)
     except OSError as e:
         return f"cannot start {name}: {e}"
     CHILDREN.append(proc)

@@ -11,7 +11,6 @@ exit code; nothing a user can cause ends in a traceback.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any, Optional, TypeVar
 

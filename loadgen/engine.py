@@ -366,8 +366,22 @@ class Engine:
         me = asyncio.current_task()
         rec = self.recorder
         try:
-            if not await self._start_user(user):
-                return
+            while not await self._start_user(user):
+                # A user whose on_start failed keeps its place and tries again after a
+                # pause: respawning it at once would turn a bad login into a flood.
+                if self._stopping:
+                    return
+                if self._retire:
+                    self._retire -= 1
+                    return
+                self._sleeping.add(me)  # type: ignore[arg-type]
+                try:
+                    await asyncio.sleep(ts.user_class.wait_time(user) if ts and ts.user_class.wait_time else 1.0)
+                except asyncio.CancelledError:
+                    if not (self._stopping or self._retire):
+                        raise
+                finally:
+                    self._sleeping.discard(me)  # type: ignore[arg-type]
             if ts is None:
                 # The hottest loop of all: in-flight is "all users" here, so it is not counted.
                 send, req = user.client.send_fixed, self._fixed
@@ -493,7 +507,8 @@ class Engine:
         saturated = (
             snap.dropped_iterations > 0
             or lag_p99_ms > SATURATED_LAG_MS
-            or snap.cpu_percent >= SATURATED_CPU_PERCENT
+            # CPU over a sliver of an interval (the last one) says nothing.
+            or (snap.cpu_percent >= SATURATED_CPU_PERCENT and snap.duration_s >= 0.5 * _INTERVAL_S)
         )
         snap.saturated = saturated
         if saturated:

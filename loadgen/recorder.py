@@ -35,6 +35,8 @@ ROW = 7
 #: Codes below 1 in the code column are transport errors; 1..999 are HTTP statuses.
 ERROR_CODES = {0: "other", -1: "connect", -2: "timeout", -3: "reset", -4: "protocol"}
 ERR_OTHER, ERR_CONNECT, ERR_TIMEOUT, ERR_RESET, ERR_PROTOCOL = 0, -1, -2, -3, -4
+#: Added to a status the request declared expected (``expect=``): recorded, not an error.
+EXPECTED_OFFSET = 1000
 
 
 class Endpoint:
@@ -255,8 +257,11 @@ def _fold(ep: Endpoint, buf: array, check_errors: int, tot: EndpointInterval) ->
         values, counts = np.unique(codes, return_counts=True)
         errors = 0
         for code, n in zip(values.tolist(), counts.tolist()):
-            if code > 0:
-                ei.status_codes[code] = n
+            if code > EXPECTED_OFFSET:
+                code -= EXPECTED_OFFSET
+                ei.status_codes[code] = ei.status_codes.get(code, 0) + n
+            elif code > 0:
+                ei.status_codes[code] = ei.status_codes.get(code, 0) + n
                 if code >= 400:
                     kind = "http_5xx" if code >= 500 else "http_4xx"
                     ei.errors_by_kind[kind] = ei.errors_by_kind.get(kind, 0) + n

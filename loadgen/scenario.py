@@ -84,7 +84,9 @@ class between:
         self._rng.seed(seed)
 
     def __call__(self, user: Any = None) -> float:
-        return self._rng.uniform(self.low, self.high)
+        # Each user's own generator (seeded from --seed) keeps think times reproducible per user.
+        rng = getattr(user, "random", None) or self._rng
+        return rng.uniform(self.low, self.high)
 
     def __repr__(self) -> str:
         return f"between({self.low}, {self.high})"

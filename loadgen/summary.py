@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import histogram as hdr
@@ -134,7 +135,7 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     for key, e in rows:
         lat = e["latency_ms"]
         t.add_row(
-            key if key != "total" else "[bold]total[/bold]",
+            escape(key) if key != "total" else "[bold]total[/bold]",
             f"{e['requests']:,}",
             f"{e['rps']:,.1f}",
             f"{100 * e['error_rate']:.2f}",
@@ -158,9 +159,9 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
         console.print("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in doc["errors_by_kind"].items()))
     failed = {k: v for k, v in doc["checks"].items() if v["fails"]}
     for k, v in failed.items():
-        console.print(f"[yellow]check failed[/yellow] {k}: {v['fails']:,} of {v['passes'] + v['fails']:,}")
+        console.print(f"[yellow]check failed[/yellow] {escape(k)}: {v['fails']:,} of {v['passes'] + v['fails']:,}")
     for k, n in doc["exceptions"].items():
-        console.print(f"[red]exception[/red] ({n:,}×) {k}")
+        console.print(f"[red]exception[/red] ({n:,}×) {escape(k)}")
     if doc.get("stress"):
         b = doc["stress"]["broke_at"]
         if b:
@@ -168,6 +169,6 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
         else:
             console.print("stress: no step broke")
     for w in doc["warnings"]:
-        console.print(f"[bold yellow]warning:[/bold yellow] {w}")
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}")
     if doc["interrupted"]:
         console.print("[yellow]the run was interrupted; the summary covers what ran[/yellow]")

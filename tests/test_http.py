@@ -249,3 +249,16 @@ def test_tls(tmp_path):
         assert r2.error == "connect"
     finally:
         s.stop()
+
+
+def test_expected_error_statuses_are_recorded_but_not_errors(server):
+    async def go(c: Client):
+        a = await c.get("/status/401", name="/s", expect=401)
+        b = await c.get("/status/404", name="/s", expect=(401, 403))
+        return a, b
+
+    (a, b), rec = _run(go, f"http://127.0.0.1:{server.port}")
+    assert a.ok and not b.ok
+    ep = rec.snapshot().endpoints["GET /s"]
+    assert ep.status_codes == {401: 1, 404: 1}
+    assert ep.errors == 1 and ep.errors_by_kind == {"http_4xx": 1}

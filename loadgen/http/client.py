@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from http.cookies import SimpleCookie
 from time import perf_counter_ns
 from typing import Any
@@ -24,7 +24,7 @@ import orjson
 
 from .._version import __version__
 from ..errors import UsageError
-from ..recorder import ERR_CONNECT, ERR_TIMEOUT, ERROR_CODES, Endpoint, Recorder
+from ..recorder import ERR_CONNECT, ERR_TIMEOUT, ERROR_CODES, EXPECTED_OFFSET, Recorder
 from .connection import BareConnection, Connection
 from .response import Response
 
@@ -216,8 +216,13 @@ class Client:
         json: Any = None,
         data: bytes | str | Mapping[str, Any] | None = None,
         files: Any = None,
+        expect: int | Collection[int] | None = None,
     ) -> Response:
-        """Send one request and record it under ``name``; see the class docstring."""
+        """Send one request and record it under ``name``; see the class docstring.
+
+        ``expect``: status codes of 400 and above that this request expects
+        (a 401 after logout, say): they are recorded, but not as errors.
+        """
         if files is not None:
             raise UsageError(
                 "multipart uploads (files=) are not supported by loadgen's fast HTTP client; "
@@ -266,10 +271,16 @@ class Client:
             ep.buf.extend((t_start, now, now, now, code, 0, 0))
             return Response(0, url, [], b"", (now - t_start) / 1e6, ep, ERROR_CODES.get(code, "other"))
         t_done = conn.t_done
-        ep.buf.extend((t_start, t_sent, conn.t_first or t_done, t_done, code, len(wire), conn.bytes_in))
+        expected = expect is not None and code >= 400 and (code == expect if isinstance(expect, int) else code in expect)
+        ep.buf.extend(
+            (t_start, t_sent, conn.t_first or t_done, t_done, code + EXPECTED_OFFSET if expected else code,
+             len(wire), conn.bytes_in)
+        )
         if code <= 0:
             return Response(0, url, [], b"", (t_done - t_start) / 1e6, ep, ERROR_CODES.get(code, "other"))
         resp = Response(code, url, conn.headers, conn.body(), (t_done - t_start) / 1e6, ep, None, conn.encoding)
+        if expected:
+            resp._failed = False
         if conn.has_cookies:
             self._store_cookies(origin.host, resp)
         return resp
