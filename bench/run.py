@@ -115,7 +115,10 @@ def pinned(cpu: str, argv: list[str]) -> list[str]:
 
 def first_error_line(text: str) -> str:
     """First non-empty stderr line; for a Python traceback, its last line."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # rich/typer frame their errors in boxes: drop the frame characters
+    lines = [ln.strip(" \t│┃|╭╮╰╯─━") for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(("Error", "Usage:", "Try "))] or \
+        [ln for ln in lines if ln]
     if not lines:
         return ""
     if lines[0].startswith("Traceback"):
@@ -732,11 +735,11 @@ class Bench:
             closed = rows[0]
             rate = int(round(closed.rps * 1.25, -2)) if closed.ok and closed.rps else 50000
             how = "1.25 x closed-model req/s" if closed.ok else "default, closed model failed"
-        row = Row("loadgen", f"open, ad hoc --rate {rate} ({how}), --max-inflight 256")
+        row = Row("loadgen", f"open, ad hoc --rate {rate} ({how}), --max-inflight 1000")
         if not (r := self.need_nginx("loadgen", row.tool, row.model)):
             r = self.loadgen_run(row, "loadgen-open",
                                  ["run", "--url", self.target(), "--rate", str(rate),
-                                  "--max-inflight", "256", "--run-time", f"{d}s"],
+                                  "--max-inflight", "1000", "--run-time", f"{d}s"],
                                  server=self.nginx)
         rows.append(r)
 
@@ -749,7 +752,7 @@ class Bench:
             if not (r := self.need_nginx("sweep", row.tool, row.model)):
                 r = self.loadgen_run(row, f"sweep-{rate}",
                                      ["run", "--url", self.target(), "--rate", str(rate),
-                                      "--max-inflight", "256", "--run-time", f"{self.d}s"],
+                                      "--max-inflight", "1000", "--run-time", f"{self.d}s"],
                                      server=self.nginx)
                 r.extra.setdefault("target_rate", rate)
                 if r.extra.get("target_rate") is None:
@@ -804,6 +807,15 @@ class Bench:
             return
         try:
             url = f"http://127.0.0.1:{srv.port}/health"
+            synced = []
+
+            def sync() -> None:
+                waited = sync_to_freeze_end(srv.port, "/health", a.freeze_for, a.freeze_every)
+                synced.append(waited is not None)
+                if waited is None:
+                    log("  no freeze seen on the target: starting unsynchronised")
+
+            sync()
             ov0 = listen_overflows()
             r = self.loadgen_run(Row(*names[0]), "freeze-loadgen",
                                  ["run", "--url", url, "--rate", str(rate), "--max-inflight", "1000",
@@ -816,6 +828,7 @@ class Bench:
             if not shutil.which("hey"):
                 rows.append(fail(row, "hey is not installed: skipped"))
             else:
+                sync()
                 ov0 = listen_overflows()
                 q = rate / a.hey_workers
                 r = self.measured(row, "freeze-hey",
@@ -838,6 +851,7 @@ class Bench:
                         "-e", "VUS=1000", "-e", f"DURATION={rt}s", "-e", f"SUMMARY={summary}",
                         str(BENCH / "k6_script.js")]
                 env = dict(os.environ, K6_NO_USAGE_REPORT="true")
+                sync()
                 ov0 = listen_overflows()
                 r = self.measured(row, "freeze-k6", argv, lambda r, run: parse_k6(r, run, summary),
                                   env=env, timeout=rt + 120)
@@ -851,7 +865,35 @@ class Bench:
                 else:
                     rows.append(fail(row2, r.error))
         finally:
+            self.freeze_info["synced"] = f"{sum(synced)} of {len(synced)}" if "synced" in locals() else "–"
             stop_child(srv.proc)
+
+
+def sync_to_freeze_end(port: int, path: str, freeze: float, period: float) -> float | None:
+    """Return just after the target's next freeze ends (seconds waited), or
+    None if no freeze was seen within two periods.
+
+    Starting each client right after a freeze means its window of
+    run_time = k x period holds exactly k whole freezes whatever the client's
+    start-up delay d (as long as d < period - freeze), so the analytic "true"
+    percentiles apply. Unsynchronised, a window can hold k-1 whole freezes plus
+    a sliver of one, which moves p90 by several per cent."""
+    t0 = time.monotonic()
+    deadline = t0 + 2 * period + freeze
+    while time.monotonic() < deadline:
+        t = time.monotonic()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=period + freeze)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if time.monotonic() - t > freeze / 2:
+            return time.monotonic() - t0
+        time.sleep(0.01)
+    return None
 
 
 def listen_overflows() -> dict | None:
@@ -1041,12 +1083,12 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
 
     sweep = b.results["sweep"]
     if sweep:
-        L += ["", f"## Open-model rate sweep (loadgen --rate R --max-inflight 256, {a.duration} s each, nginx)", ""]
+        L += ["", f"## Open-model rate sweep (loadgen --rate R --max-inflight 1000, {a.duration} s each, nginx)", ""]
         rws = []
         for r in sweep:
             tr = r.extra.get("target_rate")
             if not r.ok:
-                rws.append([fmt(tr, ",.0f"), f"FAILED: {r.error}"] + ["–"] * 8)
+                rws.append([fmt(tr, ",.0f"), f"FAILED: {r.error}"] + ["–"] * 7)
                 continue
             ach = r.extra.get("achieved_rate")
             pct = (ach / tr * 100) if (ach is not None and tr) else None
@@ -1069,7 +1111,12 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
               f"P(latency > x) = (F − x)/T, so p90 = F − 0.1·T = {t90:.3f} s and "
               f"p99 = F − 0.01·T = {t99:.3f} s (plus the normal service time, negligible). "
               "A tool that waits for the frozen connection before sending the next request "
-              "(coordinated omission) reports far lower values.", ""]
+              "(coordinated omission) reports far lower values. Each client was started right "
+              f"after a freeze ended (synchronised: {b.freeze_info.get('synced', '–')} runs), so "
+              "its window holds whole freezes only"
+              + ("" if (a.freeze_run_time % T == 0) else
+                 " — but the run time is not a multiple of the period, so the true values are approximate")
+              + ".", ""]
         rws = []
         for r in fr:
             if not r.ok:
@@ -1087,6 +1134,10 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
                 note.append(f"{r.extra['listen_overflows']} SYNs dropped by a full accept queue")
             if r.extra.get("note"):
                 note.append(r.extra["note"])
+            intended = a.freeze_rate * a.freeze_run_time
+            if r.requests is not None and r.requests < 0.98 * intended:
+                note.append(f"only {r.requests / intended * 100:.0f} % of the {intended:,} intended: "
+                            "sends were held back by the freezes")
             rws.append([r.tool, r.model,
                         f"{r.p90_ms / 1e3:.3f}" if r.p90_ms is not None else "–", f"{t90:.3f}",
                         rel(r.p90_ms, t90),

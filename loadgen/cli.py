@@ -164,6 +164,7 @@ def run(
         rate=_float(r, "--rate") if r is not None else None,
         stages=parse_stages(st) if st else (),
         arrival=_first(arrival, opts.get("arrival"), "constant"),
+        preallocated_users=_int(u, "--users") if m == "open" and u is not None else None,
         max_inflight=_int(_first(max_inflight, opts.get("max_inflight"), 1000), "--max-inflight"),
         timeout_s=parse_duration(_first(timeout, opts.get("timeout"), "60s"), what="--timeout"),
         connect_timeout_s=parse_duration(_first(connect_timeout, "10s"), what="--connect-timeout"),

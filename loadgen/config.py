@@ -112,6 +112,7 @@ class RunConfig:
     stages: tuple[Stage, ...] = ()
     arrival: Arrival = "constant"
     max_inflight: int = 1000
+    preallocated_users: int | None = None  # open model: users started before the clock (None: 10 ms of the peak rate)
     timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
     graceful_stop_s: float = 10.0
