@@ -33,8 +33,8 @@ from typing import Any
 from . import histogram as hdr
 from .config import RunConfig
 from .http.client import Client, FixedRequest, Session
-from .recorder import IntervalSnapshot, Recorder
-from .scenario import Scenario, TaskSet, User
+from .recorder import ERR_TIMEOUT, IntervalSnapshot, Recorder
+from .scenario import Scenario, TaskSet
 from .workload import Phase, Shape, arrival_times, level_at, shape_for
 
 __all__ = ["Engine", "RunResult", "AdHocRequest", "Sink"]
@@ -342,14 +342,6 @@ class Engine:
         finally:
             user.client.close()
 
-    async def _iteration(self, user: User, ts: TaskSet) -> None:
-        try:
-            await ts.pick(user.random)(user)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._exception(exc)
-
     # -- closed model ---------------------------------------------------------
     def _user_tick(self) -> None:
         if self._stopping:
@@ -387,15 +379,7 @@ class Engine:
                 finally:
                     self._sleeping.discard(me)  # type: ignore[arg-type]
             if ts is None:
-                # The hottest loop of all: in-flight is "all users" here, so it is not counted.
-                send, req = user.client.send_fixed, self._fixed
-                n = 0
-                try:
-                    while not self._stopping and not self._retire:
-                        n += 1
-                        await send(req)
-                finally:
-                    rec.iterations += n
+                await self._closed_fixed(user.client)
                 if self._retire and not self._stopping:
                     self._retire -= 1
                 return
@@ -407,7 +391,11 @@ class Engine:
                 rec.iterations += 1
                 self.inflight += 1
                 try:
-                    await self._iteration(user, ts)
+                    await ts.pick(user.random)(user)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._exception(exc)
                 finally:
                     self.inflight -= 1
                 if wait is not None and not self._stopping:
@@ -424,6 +412,46 @@ class Engine:
         finally:
             self.users -= 1
             await self._stop_user(user)
+
+    async def _closed_fixed(self, client: Client) -> None:
+        """Ad-hoc closed model: the hottest loop of all, so :meth:`Client.send_fixed` is inlined.
+
+        In-flight is "every user" here and is not counted per request.
+        """
+        req = self._fixed
+        assert req is not None
+        ep = req.endpoint
+        data, size, head, timeout = req.data, req.size, req.head, self.session.timeout_ns
+        connect = self.session.connect
+        conn = client._fixed_conn
+        n = 0
+        try:
+            while not self._stopping and not self._retire:
+                n += 1
+                reused = conn is not None and not conn.closed
+                if not reused:
+                    got = await connect(req.origin, bare=not head)
+                    if isinstance(got, int):
+                        now = perf_counter_ns()
+                        ep.buf.extend((now, now, now, now, got, 0, 0))
+                        conn = client._fixed_conn = None
+                        continue
+                    conn = client._fixed_conn = got
+                t_sent = perf_counter_ns()
+                code = await conn.send(data, t_sent + timeout, head)  # type: ignore[union-attr]
+                if code <= 0 and reused and conn.t_first == 0 and code != ERR_TIMEOUT:  # type: ignore[union-attr]
+                    # A stale keep-alive connection: try this iteration once more, on a new one.
+                    conn.close()  # type: ignore[union-attr]
+                    conn = None
+                    n -= 1
+                    continue
+                t_done = conn.t_done  # type: ignore[union-attr]
+                ep.buf.extend((t_sent, t_sent, conn.t_first or t_done, t_done, code, size, conn.bytes_in))  # type: ignore[union-attr]
+                if code <= 0 or not conn.keep_alive:  # type: ignore[union-attr]
+                    conn.close()  # type: ignore[union-attr]
+                    conn = client._fixed_conn = None
+        finally:
+            self.recorder.iterations += n
 
     # -- open model ---------------------------------------------------------
     def _advance(self) -> int:
@@ -513,7 +541,11 @@ class Engine:
                     if ts is None:
                         await client.send_fixed(fixed)  # type: ignore[arg-type]
                     else:
-                        await self._iteration(user, ts)
+                        await ts.pick(user.random)(user)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._exception(exc)
                 finally:
                     self.inflight -= 1
                 if self._stopping:
@@ -535,7 +567,8 @@ class Engine:
 
     def _emit(self, snap: IntervalSnapshot) -> None:
         snap.users = self.users
-        snap.inflight = self.inflight
+        # Ad-hoc closed users are always in flight; their loop does not count it (hot path).
+        snap.inflight = self.users if self.model == "closed" and self.scenario is None else self.inflight
         mid = (snap.start_s + snap.end_s) / 2
         snap.target_rate = level_at(self.shape.stages, mid) if self.model == "open" else None
         lag_p99_ms = hdr.percentile_us(snap.lag, 99) / 1000 if snap.lag.total_count else 0.0

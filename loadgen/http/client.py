@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from http.cookies import SimpleCookie
 from time import perf_counter_ns
 from typing import Any
@@ -162,6 +162,40 @@ def _build(method: str, target: str, host_header: str, headers: Mapping[str, str
     return "".join(lines).encode("latin-1") + body
 
 
+class _TrackedHeaders(dict):  # type: ignore[type-arg]
+    """A dict that counts its changes, so a client can cache the bytes of its headers."""
+
+    version = 0
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+    def update(self, *a: Any, **kw: Any) -> None:
+        super().update(*a, **kw)
+        self.version += 1
+
+    def pop(self, *a: Any) -> Any:
+        self.version += 1
+        return super().pop(*a)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        super().clear()
+        self.version += 1
+
+    def popitem(self) -> Any:
+        self.version += 1
+        return super().popitem()
+
+
 class Client:
     """A user's HTTP client: ``get``, ``post``, … return a :class:`Response`, never raise for HTTP errors.
 
@@ -180,30 +214,31 @@ class Client:
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
         self._fixed_conn: Connection | None = None
         self._timeout_ns = session.timeout_ns
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, str] = _TrackedHeaders()
+        self._blocks: dict[str, tuple[int, bytes]] = {}
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
 
     @property
     def base_url(self) -> str | None:
         return self._base.key if self._base else None
 
-    async def get(self, url: str, **kw: Any) -> Response:
-        return await self.request("GET", url, **kw)
+    def get(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("GET", url, **kw)
 
-    async def post(self, url: str, **kw: Any) -> Response:
-        return await self.request("POST", url, **kw)
+    def post(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("POST", url, **kw)
 
-    async def put(self, url: str, **kw: Any) -> Response:
-        return await self.request("PUT", url, **kw)
+    def put(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("PUT", url, **kw)
 
-    async def patch(self, url: str, **kw: Any) -> Response:
-        return await self.request("PATCH", url, **kw)
+    def patch(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("PATCH", url, **kw)
 
-    async def delete(self, url: str, **kw: Any) -> Response:
-        return await self.request("DELETE", url, **kw)
+    def delete(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("DELETE", url, **kw)
 
-    async def head(self, url: str, **kw: Any) -> Response:
-        return await self.request("HEAD", url, **kw)
+    def head(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
+        return self.request("HEAD", url, **kw)
 
     async def request(
         self,
@@ -243,25 +278,29 @@ class Client:
         method = method.upper()
         ep = self._recorder.endpoint(method, name or path)
 
-        hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*"}
-        if self.headers:
-            hdrs.update(self.headers)
-        body = b""
-        if json is not None:
-            body = orjson.dumps(json)
-            hdrs["Content-Type"] = "application/json"
-        elif data is not None:
-            if isinstance(data, Mapping):
-                body = urlencode(data, doseq=True).encode()
-                hdrs["Content-Type"] = "application/x-www-form-urlencoded"
-            else:
-                body = data.encode() if isinstance(data, str) else bytes(data)
-        if headers:
-            hdrs.update(headers)
-        jar = self.cookies.get(origin.host) if self.cookies else None
-        if jar:
-            hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-        wire = _build(method, target, origin.host_header, hdrs, body)
+        if headers is None and json is None and data is None and not self.cookies:
+            # The common request: the user's header block is cached per origin.
+            wire = b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode(), target.encode(), self._block(origin))
+        else:
+            hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+            if self.headers:
+                hdrs.update(self.headers)
+            body = b""
+            if json is not None:
+                body = orjson.dumps(json)
+                hdrs["Content-Type"] = "application/json"
+            elif data is not None:
+                if isinstance(data, Mapping):
+                    body = urlencode(data, doseq=True).encode()
+                    hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+                else:
+                    body = data.encode() if isinstance(data, str) else bytes(data)
+            if headers:
+                hdrs.update(headers)
+            jar = self.cookies.get(origin.host) if self.cookies else None
+            if jar:
+                hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+            wire = _build(method, target, origin.host_header, hdrs, body)
 
         t_start = self._intended or perf_counter_ns()
         self._intended = 0
@@ -284,6 +323,20 @@ class Client:
         if conn.has_cookies:
             self._store_cookies(origin.host, resp)
         return resp
+
+    def _block(self, origin: Origin) -> bytes:
+        """Host, default and user headers as bytes, rebuilt only when ``headers`` changed."""
+        h = self.headers
+        version = h.version if isinstance(h, _TrackedHeaders) else -1  # a plain dict assigned by a user
+        cached = self._blocks.get(origin.key)
+        if cached is not None and cached[0] == version >= 0:
+            return cached[1]
+        lines = [f"Host: {origin.host_header}\r\n"]
+        for k, v in {"User-Agent": USER_AGENT, "Accept": "*/*", **h}.items():
+            lines.append(f"{k}: {v}\r\n")
+        block = "".join(lines).encode("latin-1")
+        self._blocks[origin.key] = (version, block)
+        return block
 
     async def _exchange(self, origin: Origin, wire: bytes, head: bool) -> tuple[int, Connection | None, int]:
         """Send on an idle connection (or a new one); a stale keep-alive is retried once."""

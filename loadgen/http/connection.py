@@ -101,24 +101,23 @@ class BareConnection(asyncio.Protocol):
 
     # -- llhttp callbacks ---------------------------------------------------
     def on_message_complete(self) -> None:
-        if self.waiter is None:
+        w = self.waiter
+        if w is None:
             return
         self.t_done = perf_counter_ns()
-        self.keep_alive = self.parser.should_keep_alive()
-        self._finish(self.parser.get_status_code())
+        p = self.parser
+        self.keep_alive = p.should_keep_alive()
+        # _finish, inlined: this runs once per request.
+        self.waiter = None
+        self.deadline_ns = 0
+        if not w.done():
+            w.set_result(p.get_status_code())
 
     # -- used by the client ---------------------------------------------------
     def send(self, data: bytes, deadline_ns: int, head: bool = False) -> asyncio.Future[int]:
         """Write one request; the future resolves to the status or an error code."""
         self.t_first = 0
         self.bytes_in = 0
-        self.headers_done = False
-        if self.headers:
-            self.headers = []
-        if self.chunks:
-            self.chunks = []
-        self.encoding = None
-        self.has_cookies = False
         self.head_request = head
         self.deadline_ns = deadline_ns
         self.waiter = w = self._create_future()
@@ -156,6 +155,16 @@ class Connection(BareConnection):
     """A connection that also keeps the response's headers and body for a :class:`Response`."""
 
     __slots__ = ()
+
+    def send(self, data: bytes, deadline_ns: int, head: bool = False) -> asyncio.Future[int]:
+        self.headers_done = False
+        if self.headers:
+            self.headers = []
+        if self.chunks:
+            self.chunks = []
+        self.encoding = None
+        self.has_cookies = False
+        return super().send(data, deadline_ns, head)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
