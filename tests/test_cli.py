@@ -118,3 +118,21 @@ def test_sigint_stops_gracefully_and_still_writes_the_summary(start_demo, tmp_pa
     s = json.loads(out.read_text())
     assert s["interrupted"] is True and s["requests"] > 0 and s["duration_s"] < 30
     assert "interrupted" in stdout
+
+
+def test_second_sigint_stops_at_once(start_demo, tmp_path):
+    demo = start_demo(latency_ms=20000)  # every request hangs for 20 s
+    out = tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "run", "--url", demo.url + "/", "--users", "3",
+         "--run-time", "60s", "--graceful-stop", "60s", "-q", "--summary-json", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)  # far less than the 60 s graceful stop
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert json.loads(out.read_text())["interrupted"] is True

@@ -110,3 +110,17 @@ def test_interval_snapshots_merge_to_the_totals(start_demo):
     assert merged.total_count == total.total_count == sum(s.overall.requests for s in snaps)
     for p in (50, 90, 99, 99.9):
         assert hdr.percentile_us(merged, p) == hdr.percentile_us(total, p)
+
+
+def test_stages_and_poisson_arrivals_through_the_engine(start_demo):
+    demo = start_demo()
+    from loadgen.config import Stage
+
+    # 0 -> 100/s over 1 s (50 arrivals), then 100/s for 1 s (100): exactly 150 intended.
+    s = _run(demo.url + "/health", model="open", stages=(Stage(1.0, 100), Stage(1.0, 100)))
+    assert s["iterations"] + s["dropped_iterations"] == 150 == s["requests"]
+    p = _run(demo.url + "/health", model="open", rate=200, run_time_s=2.0, arrival="poisson", seed=5)
+    # 400 expected; Poisson sd 20: five of them either way
+    assert abs(p["requests"] - 400) < 100 and p["dropped_iterations"] == 0
+    again = _run(demo.url + "/health", model="open", rate=200, run_time_s=2.0, arrival="poisson", seed=5)
+    assert again["iterations"] == p["iterations"]  # the seed fixes the schedule
