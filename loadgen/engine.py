@@ -144,6 +144,10 @@ class Engine:
         self._phase_i = 0
         self._phase_acc: dict[str, Any] = {}
         self._fixed: FixedRequest | None = None
+        self._idle: list[_Slot] = []
+        # Timer handles exist once the run is under way; a signal may come before.
+        self._tick_handle: asyncio.Handle | None = None
+        self._user_handle: asyncio.Handle | None = None
         self._host = config.host or (scenario.host if scenario else None)
 
     # -- shape ------------------------------------------------------------
@@ -153,8 +157,6 @@ class Engine:
             return Shape(c.stages)
         if c.model == "open":
             assert c.rate is not None
-            if c.test_type == "load":
-                return shape_for("load", c.rate, c.run_time_s)
             return shape_for(c.test_type, c.rate, c.run_time_s)
         if c.test_type == "load":
             return shape_for("load", c.users, c.run_time_s, ramp_s=c.users / c.spawn_rate)
@@ -193,7 +195,6 @@ class Engine:
                     pass
         self.session.start()
         if self.model == "open":
-            self._idle: list[_Slot] = []
             await self._preallocate()
         started_at = time.time()
         self._t0 = t0 = perf_counter_ns()
@@ -213,12 +214,9 @@ class Engine:
             await self._done.wait()
             await self._drain()
         finally:
-            for h in (self._interval_handle, self._end_handle):
-                h.cancel()
-            if self.model == "open":
-                self._tick_handle.cancel()
-            else:
-                self._user_handle.cancel()
+            for h in (self._interval_handle, self._end_handle, self._tick_handle, self._user_handle):
+                if h is not None:
+                    h.cancel()
             if self.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     try:
@@ -253,8 +251,9 @@ class Engine:
             return
         self._stopping = True
         self._stop_ns = perf_counter_ns()
-        if self.model == "open":
+        if self._tick_handle is not None:
             self._tick_handle.cancel()
+        if self.model == "open":
             for slot in self._idle:
                 if slot.fut is not None and not slot.fut.done():
                     slot.fut.set_result(-1)
@@ -392,9 +391,7 @@ class Engine:
                 self.inflight += 1
                 try:
                     await ts.pick(user.random)(user)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
+                except Exception as exc:  # CancelledError is not an Exception: it passes
                     self._exception(exc)
                 finally:
                     self.inflight -= 1
@@ -461,6 +458,8 @@ class Engine:
         return self._t0 + int(nxt * 1e9)
 
     def _tick(self) -> None:
+        if self._stopping:
+            return
         now = perf_counter_ns()
         nxt = self._next_ns
         rec = self.recorder
@@ -542,9 +541,7 @@ class Engine:
                         await client.send_fixed(fixed)  # type: ignore[arg-type]
                     else:
                         await ts.pick(user.random)(user)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
+                except Exception as exc:  # CancelledError is not an Exception: it passes
                     self._exception(exc)
                 finally:
                     self.inflight -= 1
