@@ -197,13 +197,13 @@ def run(
     engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=sinks)
     target = url or config.host
     if not quiet:
-        what = f"{scenario.path}" if scenario else f"{method.upper()} {url}"
+        what = f"{scenario.path} against {target}" if scenario else f"{method.upper()} {url}"
         load = (
             f"open model, {config.arrival} arrivals, " + (f"stages {st}" if config.stages else f"{config.rate:g}/s")
             if config.model == "open"
             else f"closed model, {config.users} users at {config.spawn_rate:g}/s"
         )
-        console.print(f"loadgen {__version__}: {what} against {target}; {load}; {config.duration_s:g}s; test type {config.test_type}")
+        console.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}")
     if display is not None:
         with display:
             result = engine.run()

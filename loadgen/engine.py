@@ -148,6 +148,8 @@ class Engine:
         # Timer handles exist once the run is under way; a signal may come before.
         self._tick_handle: asyncio.Handle | None = None
         self._user_handle: asyncio.Handle | None = None
+        self._end_handle: asyncio.Handle | None = None
+        self._interval_handle: asyncio.Handle | None = None
         self._host = config.host or (scenario.host if scenario else None)
 
     # -- shape ------------------------------------------------------------
@@ -209,7 +211,9 @@ class Engine:
             self._tick_handle = loop.call_soon(self._tick)
         else:
             self._user_tick()
-        self._end_handle = loop.call_later(self.shape.duration_s, self.stop)
+        # The open model ends when its schedule is spent (see _tick), so that arrivals
+        # due in the last millisecond are not cut off by a timer racing the scheduler.
+        self._end_handle = None if self.model == "open" else loop.call_later(self.shape.duration_s, self.stop)
         try:
             await self._done.wait()
             await self._drain()
@@ -482,7 +486,12 @@ class Engine:
             nxt = self._advance()
         self._next_ns = nxt
         if not nxt:
-            return  # the schedule is over; the end timer stops the run
+            # The schedule is spent: stop at its planned end (at once if that has passed).
+            self._tick_handle = None
+            self._end_handle = self._loop.call_later(
+                max(0.0, (self._schedule_end_ns - perf_counter_ns()) / 1e9), self.stop
+            )
+            return
         delay = (nxt - perf_counter_ns()) / 1e9
         # uvloop's timers have 1 ms resolution: waking sooner than that for the next
         # arrival would spin the loop and burn a core at moderate rates. Arrivals due

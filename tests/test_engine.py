@@ -124,3 +124,11 @@ def test_stages_and_poisson_arrivals_through_the_engine(start_demo):
     assert abs(p["requests"] - 400) < 100 and p["dropped_iterations"] == 0
     again = _run(demo.url + "/health", model="open", rate=200, run_time_s=2.0, arrival="poisson", seed=5)
     assert again["iterations"] == p["iterations"]  # the seed fixes the schedule
+
+
+def test_arrivals_in_the_last_millisecond_are_not_cut_off(start_demo):
+    demo = start_demo()
+    # 2000/s for 1.5 s: the last arrival is due 0.5 ms before the end.
+    s = _run(demo.url + "/health", model="open", rate=2000, run_time_s=1.5)
+    assert s["iterations"] + s["dropped_iterations"] == 3000
+    assert s["requests"] == s["iterations"]
