@@ -73,7 +73,7 @@ class LiveDisplay:
         return snap.overall.requests / d, (snap.iterations / d)
 
     def _line(self, snap: IntervalSnapshot, engine: Engine) -> str:
-        rps, its = self._rates(snap)
+        rps, _ = self._rates(snap)
         target = f" target {snap.target_rate:,.0f}/s," if snap.target_rate is not None else ""
         sat = " SATURATED" if snap.saturated else ""
         return (

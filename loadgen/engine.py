@@ -33,7 +33,7 @@ from typing import Any
 from . import histogram as hdr
 from .config import RunConfig
 from .http.client import Client, FixedRequest, Session
-from .recorder import ERR_TIMEOUT, IntervalSnapshot, Recorder
+from .recorder import IntervalSnapshot, Recorder
 from .scenario import Scenario, TaskSet
 from .workload import Phase, Shape, arrival_times, level_at, shape_for
 
@@ -91,12 +91,11 @@ class _Slot:
 class _FixedUser:
     """The user of ad-hoc mode: one prebuilt request per iteration."""
 
-    __slots__ = ("client", "index", "random")
+    __slots__ = ("client", "index")
 
     def __init__(self, client: Client, index: int) -> None:
         self.client = client
         self.index = index
-        self.random = random.Random(index)
 
 
 class Engine:
@@ -151,6 +150,7 @@ class Engine:
         self._end_handle: asyncio.Handle | None = None
         self._interval_handle: asyncio.Handle | None = None
         self._host = config.host or (scenario.host if scenario else None)
+        self._scenario_file = str(Path(scenario.path).resolve()) if scenario else ""
 
     # -- shape ------------------------------------------------------------
     def _shape(self) -> Shape:
@@ -310,12 +310,12 @@ class Engine:
             self.users_max = self.users
 
     def _exception(self, exc: BaseException) -> None:
-        tb = traceback.extract_tb(exc.__traceback__)
+        # Scenario files are imported by their resolved path, so frames name it as is:
+        # compare strings rather than resolving paths (file-system calls) per exception.
         where = ""
         if self.scenario is not None:
-            scen = str(Path(self.scenario.path).resolve())
-            for fr in tb:
-                if Path(fr.filename).resolve() == Path(scen):
+            for fr in traceback.extract_tb(exc.__traceback__):
+                if fr.filename == self._scenario_file:
                     where = f"{self.scenario.path}:{fr.lineno}: "
         key = f"{where}{type(exc).__name__}: {exc}"
         self.exceptions[key] = self.exceptions.get(key, 0) + 1
@@ -382,7 +382,16 @@ class Engine:
                 finally:
                     self._sleeping.discard(me)  # type: ignore[arg-type]
             if ts is None:
-                await self._closed_fixed(user.client)
+                # Ad-hoc mode, the hottest loop: in-flight is "every user" here and
+                # iterations are added up once, not counted per request.
+                send, req = user.client.send_fixed, self._fixed
+                n = 0
+                try:
+                    while not self._stopping and not self._retire:
+                        n += 1
+                        await send(req)
+                finally:
+                    rec.iterations += n
                 if self._retire and not self._stopping:
                     self._retire -= 1
                 return
@@ -413,46 +422,6 @@ class Engine:
         finally:
             self.users -= 1
             await self._stop_user(user)
-
-    async def _closed_fixed(self, client: Client) -> None:
-        """Ad-hoc closed model: the hottest loop of all, so :meth:`Client.send_fixed` is inlined.
-
-        In-flight is "every user" here and is not counted per request.
-        """
-        req = self._fixed
-        assert req is not None
-        ep = req.endpoint
-        data, size, head, timeout = req.data, req.size, req.head, self.session.timeout_ns
-        connect = self.session.connect
-        conn = client._fixed_conn
-        n = 0
-        try:
-            while not self._stopping and not self._retire:
-                n += 1
-                reused = conn is not None and not conn.closed
-                if not reused:
-                    got = await connect(req.origin, bare=not head)
-                    if isinstance(got, int):
-                        now = perf_counter_ns()
-                        ep.buf.extend((now, now, now, now, got, 0, 0))
-                        conn = client._fixed_conn = None
-                        continue
-                    conn = client._fixed_conn = got
-                t_sent = perf_counter_ns()
-                code = await conn.send(data, t_sent + timeout, head)  # type: ignore[union-attr]
-                if code <= 0 and reused and conn.t_first == 0 and code != ERR_TIMEOUT:  # type: ignore[union-attr]
-                    # A stale keep-alive connection: try this iteration once more, on a new one.
-                    conn.close()  # type: ignore[union-attr]
-                    conn = None
-                    n -= 1
-                    continue
-                t_done = conn.t_done  # type: ignore[union-attr]
-                ep.buf.extend((t_sent, t_sent, conn.t_first or t_done, t_done, code, size, conn.bytes_in))  # type: ignore[union-attr]
-                if code <= 0 or not conn.keep_alive:  # type: ignore[union-attr]
-                    conn.close()  # type: ignore[union-attr]
-                    conn = client._fixed_conn = None
-        finally:
-            self.recorder.iterations += n
 
     # -- open model ---------------------------------------------------------
     def _advance(self) -> int:
@@ -518,9 +487,7 @@ class Engine:
                 return
             fixed = self._fixed
             if fixed is not None:
-                got = await self.session.connect(fixed.origin, bare=not fixed.head)
-                if not isinstance(got, int):
-                    user.client._fixed_conn = got
+                await user.client.preconnect(fixed.origin, bare=not fixed.head)
             self._spawn(self._open_user(_Slot(user), ts, None, started=True))
 
         await asyncio.gather(*(one() for _ in range(n)))

@@ -52,6 +52,7 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
             key = f"{ep.key}: {name}"
             checks[key] = {"passes": passes, "fails": fails}
     lag = tot.lag
+    targets = {s.target for s in result.shape.stages}
     doc: dict[str, Any] = {
         "loadgen_version": __version__,
         "scenario": scenario,
@@ -69,14 +70,9 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
         "rps": overall["rps"],
         "iterations": tot.iterations,
         "dropped_iterations": tot.dropped_iterations,
-        "target_rate": (
-            sum(s.duration_s * (s.target) for s in result.shape.stages) / result.shape.duration_s
-            if result.model == "open" and result.shape.duration_s > 0 and len({s.target for s in result.shape.stages}) == 1
-            else None
-        ),
-        "achieved_rate": (tot.iterations + tot.dropped_iterations) / result.schedule_s
-        if result.model == "open"
-        else tot.iterations / result.schedule_s,
+        # A constant target is one number; a ramp has none (see the stages).
+        "target_rate": next(iter(targets)) if result.model == "open" and len(targets) == 1 else None,
+        "achieved_rate": tot.iterations / result.schedule_s,
         "users_max": result.users_max,
         "bytes_sent": overall["bytes_sent"],
         "bytes_received": overall["bytes_received"],
@@ -103,7 +99,6 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
     }
     if result.model == "open":
         # The rate actually scheduled, counting drops: it tells whether the schedule kept up.
-        doc["achieved_rate"] = tot.iterations / result.schedule_s
         doc["scheduled_rate"] = (tot.iterations + tot.dropped_iterations) / result.schedule_s
     if c.test_type == "stress" and not c.stages:
         doc["stress"] = {

@@ -212,8 +212,6 @@ class Client:
         self._base = Origin(base_url) if base_url else None
         self._idle: dict[str, list[Connection]] = {}
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
-        self._fixed_conn: Connection | None = None
-        self._timeout_ns = session.timeout_ns
         self.headers: dict[str, str] = _TrackedHeaders()
         self._blocks: dict[str, tuple[int, bytes]] = {}
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
@@ -338,8 +336,14 @@ class Client:
         self._blocks[origin.key] = (version, block)
         return block
 
-    async def _exchange(self, origin: Origin, wire: bytes, head: bool) -> tuple[int, Connection | None, int]:
-        """Send on an idle connection (or a new one); a stale keep-alive is retried once."""
+    async def _exchange(
+        self, origin: Origin, wire: bytes, head: bool, bare: bool = False
+    ) -> tuple[int, Connection | None, int]:
+        """Send on an idle connection (or a new one); a stale keep-alive is retried once.
+
+        ``bare``: new connections keep no headers or body (ad-hoc mode, see
+        :class:`BareConnection`); a client uses one kind or the other, never both.
+        """
         idle = self._idle.get(origin.key)
         for attempt in (0, 1):
             conn = None
@@ -350,7 +354,7 @@ class Client:
                     break
             reused = conn is not None
             if conn is None:
-                got = await self._session.connect(origin)
+                got = await self._session.connect(origin, bare=bare)
                 if isinstance(got, int):
                     return got, None, 0
                 conn = got
@@ -375,31 +379,22 @@ class Client:
         """The ad-hoc mode's request: prebuilt bytes, a bare connection, no Response, one row recorded."""
         t_start = self._intended or perf_counter_ns()
         self._intended = 0
-        conn = self._fixed_conn
-        for attempt in (0, 1):
-            reused = conn is not None and not conn.closed
-            if not reused:
-                got = await self._session.connect(req.origin, bare=not req.head)
-                if isinstance(got, int):
-                    now = perf_counter_ns()
-                    req.endpoint.buf.extend((t_start, now, now, now, got, 0, 0))
-                    self._fixed_conn = None
-                    return got
-                conn = self._fixed_conn = got
-            t_sent = perf_counter_ns()
-            code = await conn.send(req.data, t_sent + self._timeout_ns, req.head)  # type: ignore[union-attr]
-            if code <= 0 and reused and attempt == 0 and conn.t_first == 0 and code != ERR_TIMEOUT:  # type: ignore[union-attr]
-                conn = None  # a stale keep-alive connection: once more on a fresh one
-                continue
-            break
-        t_done = conn.t_done  # type: ignore[union-attr]
-        req.endpoint.buf.extend(
-            (t_start, t_sent, conn.t_first or t_done, t_done, code, req.size, conn.bytes_in)  # type: ignore[union-attr]
-        )
-        if code <= 0 or not conn.keep_alive:  # type: ignore[union-attr]
-            conn.close()  # type: ignore[union-attr]
-            self._fixed_conn = None
+        code, conn, t_sent = await self._exchange(req.origin, req.data, req.head, not req.head)
+        if conn is None:
+            now = perf_counter_ns()
+            req.endpoint.buf.extend((t_start, now, now, now, code, 0, 0))
+        else:
+            t_done = conn.t_done
+            req.endpoint.buf.extend((t_start, t_sent, conn.t_first or t_done, t_done, code, req.size, conn.bytes_in))
         return code
+
+    async def preconnect(self, origin: Origin, *, bare: bool = False) -> bool:
+        """Open a keep-alive connection ahead of the first request; False if it failed."""
+        got = await self._session.connect(origin, bare=bare)
+        if isinstance(got, int):
+            return False
+        self._idle.setdefault(origin.key, []).append(got)
+        return True
 
     def _store_cookies(self, host: str, resp: Response) -> None:
         jar = self.cookies.setdefault(host, {})
@@ -421,7 +416,4 @@ class Client:
             for c in conns:
                 c.close()
         self._idle.clear()
-        if self._fixed_conn is not None:
-            self._fixed_conn.close()
-            self._fixed_conn = None
 

@@ -44,7 +44,6 @@ class BareConnection(asyncio.Protocol):
         "has_cookies",
         "keep_alive",
         "head_request",
-        "headers_done",
         "_registry",
         "_create_future",
     )
@@ -64,7 +63,6 @@ class BareConnection(asyncio.Protocol):
         self.has_cookies = False
         self.keep_alive = True
         self.head_request = False
-        self.headers_done = False
         self._registry = registry
         self._create_future = asyncio.get_running_loop().create_future
 
@@ -82,9 +80,6 @@ class BareConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._finish(ERR_PROTOCOL)
             self.close()
-
-    def eof_received(self) -> bool | None:
-        return None  # let the transport close; connection_lost settles any waiter
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -157,7 +152,6 @@ class Connection(BareConnection):
     __slots__ = ()
 
     def send(self, data: bytes, deadline_ns: int, head: bool = False) -> asyncio.Future[int]:
-        self.headers_done = False
         if self.headers:
             self.headers = []
         if self.chunks:
@@ -176,7 +170,6 @@ class Connection(BareConnection):
             self.has_cookies = True
 
     def on_headers_complete(self) -> None:
-        self.headers_done = True
         if self.head_request:
             # llhttp cannot know a HEAD response has no body: end the message here
             # and start a fresh parser for the next one.
