@@ -1,0 +1,1 @@
+"""SQL migrations of the results store, installed as ``loadgen.schema``."""
