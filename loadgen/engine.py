@@ -249,6 +249,11 @@ class Engine:
 
     _stop_ns = 1 << 62
 
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called (schedule spent, Ctrl-C, a broken stress step, an abort)."""
+        return self._stopping
+
     def stop(self) -> None:
         """Stop new arrivals and iterations; in-flight work may finish (graceful stop)."""
         if self._stopping:
