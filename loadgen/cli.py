@@ -124,9 +124,19 @@ def run(
     break_error_rate: Optional[float] = typer.Option(None, "--break-error-rate", help="Stress: error rate at which a step breaks (default 0.05)."),
     break_p95: Optional[str] = typer.Option(None, "--break-p95", help="Stress: p95 at which a step breaks (default 1s)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display."),
+    db: Optional[str] = typer.Option(None, "--db", envvar=["LOADGEN_DB_URL", "DATABASE_URL"], help="Results store: postgresql://… or sqlite:///FILE (default sqlite:///loadgen.db); 'none' stores nothing."),
+    spool_dir: Optional[str] = typer.Option(None, "--spool-dir", envvar="LOADGEN_SPOOL_DIR", help="Where a run is journaled until it is in the database (default ~/.local/state/loadgen/spool)."),
+    environment: Optional[str] = typer.Option(None, "--environment", envvar="LOADGEN_ENVIRONMENT", help="Environment label stored with the run (staging, production, …)."),
+    git_commit: Optional[str] = typer.Option(None, "--git-commit", envvar="GIT_COMMIT", help="Commit stored with the run (default: GITHUB_SHA, or git rev-parse HEAD)."),
+    threshold: list[str] = typer.Option([], "--threshold", help="Pass/fail criterion, e.g. 'p95<300ms', 'error_rate<1%', 'GET /api/x: p99<1s' (repeatable); a failure exits 1."),
+    abort_on_fail: bool = typer.Option(False, "--abort-on-fail", help="Check thresholds every second and stop the run at the first failure."),
+    baseline_version: Optional[str] = typer.Option(None, "--baseline-version", envvar="BASELINE_VERSION", help="Compare the run with the last runs of this app version."),
+    fail_on_regression: bool = typer.Option(False, "--fail-on-regression", envvar="FAIL_ON_REGRESSION", help="Exit 1 when the comparison finds a regression."),
+    thresholds_file: Optional[str] = typer.Option(None, "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds (JSON, // comments allowed) for the comparison."),
+    baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs to compare against (default 3)."),
 ) -> None:
     """Run a load test from a scenario file, or against one --url."""
-    from .engine import AdHocRequest, Engine
+    from .engine import AdHocRequest
     from .scenario import load_scenario
 
     if scenario_file and url:
@@ -183,18 +193,17 @@ def run(
         AdHocRequest(url=url, method=method.upper(), headers=_headers(header), body=data) if url else None
     )
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=160)
-    from .display import LiveDisplay
-    from .summary import build_summary, print_summary, write_summary
+    thresholds = _threshold_list(threshold, opts.get("thresholds"))
+    reg_thresholds = _regression_thresholds(thresholds_file)
+    if baseline_runs is not None and baseline_runs < 1:
+        raise UsageError("--baseline-runs must be at least 1")
+    store_opts = _store_options(db, spool_dir, environment, git_commit)
+    if baseline_version and store_opts.db is None:
+        raise UsageError("--baseline-version needs a results store; drop --db none")
 
-    sinks = []
-    display = None
-    if not quiet:
-        display = LiveDisplay(console, config.duration_s)
-        sinks.append(display)
-    engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=sinks)
+    console = _console()
+    from .runner import GateOptions, execute
+
     target = url or config.host
     if not quiet:
         what = f"{scenario.path} against {target}" if scenario else f"{method.upper()} {url}"
@@ -204,23 +213,219 @@ def run(
             else f"closed model, {config.users} users at {config.spawn_rate:g}/s"
         )
         console.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}")
-    if display is not None:
-        with display:
-            result = engine.run()
+    outcome = execute(
+        config,
+        scenario=scenario,
+        adhoc=adhoc,
+        target=target,
+        store=store_opts,
+        gate=GateOptions(
+            thresholds=thresholds,
+            abort_on_fail=abort_on_fail,
+            baseline_version=baseline_version,
+            fail_on_regression=fail_on_regression,
+            regression_thresholds=reg_thresholds,
+            baseline_runs=baseline_runs,
+        ),
+        console=console,
+        quiet=quiet,
+        summary_json=summary_json,
+    )
+    raise typer.Exit(outcome.exit_code)
+
+
+def _console() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    return console
+
+
+def _threshold_list(cli: list[str], from_scenario: Any) -> tuple[Any, ...]:
+    from .thresholds import parse_thresholds
+
+    return parse_thresholds(from_scenario or ()) + parse_thresholds(cli)
+
+
+def _regression_thresholds(path: str | None) -> Any:
+    from .compare import Thresholds, load_thresholds
+
+    return load_thresholds(path) if path else Thresholds()
+
+
+def _db_url(db: str | None) -> Any:
+    from .store.url import parse_db_url
+
+    return parse_db_url(db)
+
+
+def _store_options(db: str | None, spool_dir: str | None, environment: str | None, git_commit: str | None) -> Any:
+    from pathlib import Path
+
+    from .runner import StoreOptions
+    from .store.spool import default_spool_dir
+
+    url = None if db is not None and db.strip().lower() == "none" else _db_url(db)
+    return StoreOptions(
+        db=url,
+        spool_dir=Path(spool_dir).expanduser() if spool_dir else default_spool_dir(),
+        environment=environment,
+        git_commit=git_commit,
+    )
+
+
+_DB_OPTION = typer.Option(None, "--db", envvar=["LOADGEN_DB_URL", "DATABASE_URL"], help="Results store: postgresql://… or sqlite:///FILE (default sqlite:///loadgen.db).")
+
+db_app = typer.Typer(help="The results database.", no_args_is_help=True)
+runs_app = typer.Typer(help="Browse stored runs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(runs_app, name="runs")
+
+
+@db_app.command("migrate")
+@_reports_errors
+def db_migrate(db: Optional[str] = _DB_OPTION) -> None:
+    """Create or upgrade the results schema (also done on first use)."""
+    from .results import migrate
+
+    url = _db_url(db)
+    applied = migrate(url)
+    if applied:
+        print(f"{url.shown}: applied {', '.join(applied)}")
     else:
-        result = engine.run()
-    doc = build_summary(result, scenario=scenario.path if scenario else None, host=target)
-    if summary_json:
+        print(f"{url.shown}: the schema is up to date")
+
+
+@runs_app.command("list")
+@_reports_errors
+def runs_list(
+    db: Optional[str] = _DB_OPTION,
+    app_version: Optional[str] = typer.Option(None, "--app-version", help="Only runs of this app version."),
+    limit: int = typer.Option(20, "--limit", help="At most this many runs."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array, newest first."),
+) -> None:
+    """List stored runs, newest first."""
+    import orjson
+
+    from .results import list_runs, print_runs, runs_json
+
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    url = _db_url(db)
+    rows = list_runs(url, app_version=app_version, limit=limit)
+    if as_json:
+        print(orjson.dumps(runs_json(rows), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_runs(rows, _console(), url.shown)
+
+
+@runs_app.command("show")
+@_reports_errors
+def runs_show(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
+    db: Optional[str] = _DB_OPTION,
+) -> None:
+    """Show a stored run's summary table."""
+    from .results import get_run
+    from .summary import print_summary
+
+    url = _db_url(db)
+    run = get_run(url, run_ref)
+    console = _console()
+    console.print(
+        f"run {run['id']}: app version {run['app_version'] or '-'}, {run['test_type']}, "
+        f"{run['scenario'] or '-'} against {run['host'] or '-'}; status {run['status']}"
+        + ("" if run["exit_code"] is None else f", exit code {run['exit_code']}"),
+        markup=False,
+    )
+    if run["summary"] is None:
+        console.print("this run has no summary: it did not finish (its intervals are stored)")
+        return
+    print_summary(run["summary"], console)
+
+
+@runs_app.command("export")
+@_reports_errors
+def runs_export(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
+    db: Optional[str] = _DB_OPTION,
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Print a stored run's summary JSON (the document --summary-json writes)."""
+    import orjson
+
+    from .results import get_run
+
+    run = get_run(_db_url(db), run_ref)
+    if run["summary"] is None:
+        raise UsageError(f"run {run['id']} did not finish, so it has no summary")
+    data = orjson.dumps(run["summary"], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    if output:
         try:
-            write_summary(doc, summary_json)
+            with open(output, "wb") as fh:
+                fh.write(data)
         except OSError as exc:
-            raise UsageError(f"--summary-json {summary_json} cannot be written: {exc.strerror}") from None
-    print_summary(doc, console)
-    kinds = doc["errors_by_kind"]
-    responses = sum(doc["status_codes"].values())
-    if doc["requests"] and not responses and kinds.get("connect"):
-        raise RunError(f"the target {target} could not be reached: every connection failed")
-    raise typer.Exit(EXIT_OK)
+            raise UsageError(f"--output {output} cannot be written: {exc.strerror}") from None
+    else:
+        print(data.decode())
+
+
+@app.command("compare")
+@_reports_errors
+def compare_cmd(
+    baseline_version: str = typer.Option(..., "--baseline-version", envvar="BASELINE_VERSION", help="The app version to compare against."),
+    candidate: Optional[str] = typer.Option(None, "--candidate", help="The candidate run (id, prefix or 'latest'; default latest)."),
+    candidate_version: Optional[str] = typer.Option(None, "--candidate-version", help="Use the latest completed run of this version as the candidate."),
+    thresholds_file: Optional[str] = typer.Option(None, "--thresholds", "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds (JSON, // comments allowed)."),
+    baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs (default 3)."),
+    db: Optional[str] = _DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Compare a run with a baseline version; exit 1 on a regression."""
+    import orjson
+
+    from .errors import EXIT_FAILED
+    from .results import run_comparison
+
+    if candidate and candidate_version:
+        raise UsageError("give --candidate or --candidate-version, not both")
+    if baseline_runs is not None and baseline_runs < 1:
+        raise UsageError("--baseline-runs must be at least 1")
+    th = _regression_thresholds(thresholds_file)
+    result = run_comparison(
+        _db_url(db),
+        baseline_version=baseline_version,
+        candidate=candidate,
+        candidate_version=candidate_version,
+        thresholds=th,
+        baseline_runs=baseline_runs,
+        console=_console(),
+        as_json=as_json,
+    )
+    if as_json:
+        print(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
+    raise typer.Exit(EXIT_FAILED if result.verdict == "regression" else EXIT_OK)
+
+
+@app.command("import")
+@_reports_errors
+def import_cmd(
+    spool_file: str = typer.Argument(..., metavar="FILE", help="A spool file a run left when its database was unreachable."),
+    db: Optional[str] = _DB_OPTION,
+    keep: bool = typer.Option(False, "--keep", help="Keep the file after a successful import."),
+) -> None:
+    """Load a spooled run into the database."""
+    from pathlib import Path
+
+    from .results import import_spool
+
+    url = _db_url(db)
+    path = Path(spool_file)
+    res = import_spool(url, path)
+    state = "complete" if res.finished else "incomplete (the run did not finish; its flushed intervals are kept)"
+    print(f"imported run {res.run_id} into {url.shown}: {res.intervals} intervals, {state}")
+    if not keep:
+        path.unlink(missing_ok=True)
 
 
 @app.command("demo-target")

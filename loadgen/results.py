@@ -1,0 +1,189 @@
+"""Reading and judging stored runs: what ``loadgen runs``, ``compare``, ``import``
+and ``db migrate`` do, and the comparison at the end of ``loadgen run``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import UsageError
+from .store import Store, open_store
+from .store.url import DatabaseURL
+
+__all__ = [
+    "with_store",
+    "list_runs",
+    "get_run",
+    "run_comparison",
+    "set_outcome",
+    "import_spool",
+    "migrate",
+    "print_runs",
+]
+
+T = TypeVar("T")
+
+
+def with_store(url: DatabaseURL, fn: Callable[[Store], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Open the store, run ``fn(store)``, close it (for the CLI's one-shot commands)."""
+
+    async def main() -> T:
+        store = await open_store(url, migrate=migrate)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def migrate(url: DatabaseURL) -> list[str]:
+    async def go(store: Store) -> list[str]:
+        return await store.migrate()
+
+    return with_store(url, go, migrate=False)
+
+
+def list_runs(url: DatabaseURL, *, app_version: str | None, limit: int) -> list[dict[str, Any]]:
+    async def go(store: Store) -> list[dict[str, Any]]:
+        return await store.list_runs(app_version=app_version, limit=limit)
+
+    return with_store(url, go)
+
+
+def get_run(url: DatabaseURL, ref: str) -> dict[str, Any]:
+    async def go(store: Store) -> dict[str, Any]:
+        return await store.get_run(ref)
+
+    return with_store(url, go)
+
+
+def set_outcome(url: DatabaseURL, run_id: str, exit_code: int, summary: dict[str, Any]) -> None:
+    async def go(store: Store) -> None:
+        await store.set_outcome(run_id, exit_code, summary)
+
+    with_store(url, go)
+
+
+def import_spool(url: DatabaseURL, path: Path) -> Any:
+    from .store.spool import replay
+
+    async def go(store: Store) -> Any:
+        return await replay(path, store)
+
+    return with_store(url, go)
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def runs_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``runs list --json``: newest first; timestamps as ISO 8601 (UTC)."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in ("started_at", "ended_at"):
+            if d.get(k) is not None:
+                d[k] = dt.datetime.fromtimestamp(d[k], dt.timezone.utc).isoformat()
+        out.append(d)
+    return out
+
+
+def print_runs(rows: list[dict[str, Any]], console: Console, shown: str) -> None:
+    if not rows:
+        console.print(f"no runs stored in {escape(shown)}")
+        return
+    t = Table(title=f"Runs in {escape(shown)} (newest first)", title_justify="left")
+    for col in ("id", "app version", "started (UTC)", "test type", "scenario", "status", "exit", "requests", "errors"):
+        t.add_column(col, justify="right" if col in ("exit", "requests", "errors") else "left")
+    for r in rows:
+        t.add_row(
+            r["id"],
+            escape(r["app_version"] or ""),
+            _iso(r["started_at"]),
+            r["test_type"],
+            escape(r["scenario"] or ""),
+            r["status"],
+            "" if r["exit_code"] is None else str(r["exit_code"]),
+            "" if r["requests"] is None else f"{r['requests']:,}",
+            "" if r["errors"] is None else f"{r['errors']:,}",
+        )
+    console.print(t)
+
+
+def run_comparison(
+    url: DatabaseURL,
+    *,
+    baseline_version: str,
+    candidate: str | None = None,
+    candidate_version: str | None = None,
+    thresholds: Any = None,
+    baseline_runs: int | None = None,
+    console: Console | None = None,
+    as_json: bool = False,
+) -> Any:
+    """Compare a candidate run (or the latest run of a version) with the last K completed
+    runs of the baseline version for the same scenario and test type; store and print
+    the comparison; return it (:class:`loadgen.compare.Comparison`)."""
+    from .compare import Thresholds, compare, render
+
+    th = thresholds or Thresholds()
+    if baseline_runs is not None:
+        th = dataclasses.replace(th, baseline_runs=baseline_runs)
+    k = th.baseline_runs
+
+    async def go(store: Store) -> Any:
+        if candidate is not None:
+            cand = await store.get_run(candidate)
+        elif candidate_version is not None:
+            rows = await store.list_runs(app_version=candidate_version, status="completed", limit=1)
+            if not rows:
+                raise UsageError(f"no completed runs of version {candidate_version!r} in {store.shown}")
+            cand = rows[0]
+        else:
+            cand = await store.get_run("latest")
+        if cand["status"] == "running":
+            raise UsageError(f"run {cand['id']} has not finished; compare it once it has")
+        base_rows = await store.baseline_runs(
+            baseline_version, scenario=cand["scenario"], test_type=cand["test_type"], limit=k + 1
+        )
+        base_rows = [r for r in base_rows if r["id"] != cand["id"]][:k]
+        if not base_rows:
+            raise UsageError(
+                f"no completed runs of version {baseline_version!r} for scenario {cand['scenario']!r}, "
+                f"test type {cand['test_type']!r} in {store.shown}; run that version first"
+            )
+        baseline = [await store.run_stats(r) for r in base_rows]
+        result = compare(baseline, await store.run_stats(cand), th, baseline_version=baseline_version)
+        doc = result.to_json()
+        head = {
+            "created_at": dt.datetime.now(dt.timezone.utc).timestamp(),
+            "candidate_run_id": cand["id"],
+            "baseline_version": baseline_version,
+            "baseline_run_ids": [r["id"] for r in base_rows],
+            "scenario": cand["scenario"],
+            "test_type": cand["test_type"],
+            "thresholds": doc["thresholds"],
+            "verdict": result.verdict,
+            "regressions": len(result.regressions),
+            "improvements": len(result.improvements),
+            "noise_estimate": result.noise_estimate,
+        }
+        await store.save_comparison(head, doc["rows"])
+        return result
+
+    result = with_store(url, go)
+    if console is not None and not as_json:
+        render(result, console)
+    return result

@@ -1,0 +1,291 @@
+"""One ``loadgen run``, from configuration to exit code.
+
+The engine measures; around it this module wires the sinks (live display,
+store writer, abort-on-fail thresholds), then, once the engine is done, the
+summary, the thresholds' verdict, the store's outcome and the regression
+comparison, in that order, into the exit code CI gates on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import secrets
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from ._version import __version__
+from .config import RunConfig
+from .engine import AdHocRequest, Engine, RunResult
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
+from .scenario import Scenario
+from .store.url import DatabaseURL
+
+__all__ = ["StoreOptions", "GateOptions", "execute", "new_run_id"]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Where a run is stored; ``db`` None stores nothing (``--db none``)."""
+
+    db: DatabaseURL | None
+    spool_dir: Path
+    environment: str | None = None
+    git_commit: str | None = None
+    run_id: str | None = None
+    shard: int = 0
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """What decides exit code 1: in-run thresholds and the regression comparison."""
+
+    thresholds: tuple[Any, ...] = ()  # loadgen.thresholds.Threshold
+    abort_on_fail: bool = False
+    baseline_version: str | None = None
+    fail_on_regression: bool = False
+    regression_thresholds: Any = None  # loadgen.compare.Thresholds
+    baseline_runs: int | None = None
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    summary: dict[str, Any]
+    run_id: str
+    notes: list[str] = field(default_factory=list)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable and short enough to type: ``20261124-081500-3fa2``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _git_commit(scenario: Scenario | None) -> str | None:
+    for var in ("GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"):
+        if os.environ.get(var):
+            return os.environ[var]
+    where = os.path.dirname(os.path.abspath(scenario.path)) if scenario else os.getcwd()
+    try:
+        out = subprocess.run(
+            ["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _config_doc(config: RunConfig, adhoc: AdHocRequest | None) -> dict[str, Any]:
+    doc = dataclasses.asdict(config)
+    doc["stages"] = [dataclasses.asdict(s) for s in config.stages]
+    if adhoc is not None:
+        # Header values may carry credentials: keep their names only.
+        doc["adhoc"] = {"url": adhoc.url, "method": adhoc.method, "headers": sorted(adhoc.headers),
+                        "body_bytes": len(adhoc.body)}
+    return doc
+
+
+def _run_row(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest | None,
+             target: str | None, opts: StoreOptions, run_id: str, started_at: float) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "app_version": config.app_version,
+        "git_commit": opts.git_commit or _git_commit(scenario),
+        "environment": opts.environment,
+        "test_type": config.test_type,
+        "scenario": scenario_key(scenario, adhoc),
+        "host": target,
+        "generator_host": socket.gethostname(),
+        "model": config.model,
+        "loadgen_version": __version__,
+        "config": _config_doc(config, adhoc),
+        "started_at": started_at,
+        "status": "running",
+    }
+
+
+def scenario_key(scenario: Scenario | None, adhoc: AdHocRequest | None) -> str | None:
+    """What runs are matched on for a comparison: the scenario path as given
+    (normalised), or ``METHOD URL`` in ad-hoc mode."""
+    if scenario is not None:
+        return os.path.normpath(scenario.path)
+    if adhoc is not None:
+        return f"{adhoc.method} {adhoc.url}"
+    return None
+
+
+def _status(result: RunResult, aborted: bool) -> str:
+    if aborted:
+        return "aborted"
+    if result.interrupted:
+        return "interrupted"
+    return "completed"
+
+
+def execute(
+    config: RunConfig,
+    *,
+    scenario: Scenario | None,
+    adhoc: AdHocRequest | None,
+    target: str | None,
+    store: StoreOptions,
+    gate: GateOptions,
+    console: Console,
+    quiet: bool,
+    summary_json: str | None,
+    sinks: list[Any] | None = None,
+) -> Outcome:
+    """Run the test and everything after it; see the module docstring."""
+    from .display import LiveDisplay
+    from .summary import build_summary, print_summary, write_summary
+
+    run_id = store.run_id or new_run_id()
+    writer = None
+    if store.db is not None:
+        from .store.records import endpoint_rows  # noqa: F401 - imported early: fail before the run
+        from .store.writer import RunWriter
+
+        writer = RunWriter(
+            store.db,
+            _run_row(config, scenario, adhoc, target, store, run_id, dt.datetime.now(dt.timezone.utc).timestamp()),
+            spool_dir=store.spool_dir,
+            shard=store.shard,
+        )
+        writer.start()
+        if writer.db_error and writer.spool_error:
+            raise RunError(f"{writer.db_error}, and {writer.spool_error}: the run would be lost, so it is not started")
+        if writer.db_error:
+            console.print(
+                f"[yellow]warning:[/yellow] {escape(writer.db_error)}; the run goes on and is spooled to "
+                f"{escape(str(store.spool_dir / (run_id + '.jsonl')))}"
+            )
+        elif writer.spool_error:
+            console.print(f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
+
+    all_sinks: list[Any] = list(sinks or [])
+    display = None
+    if not quiet:
+        display = LiveDisplay(console, config.duration_s)
+        all_sinks.append(display)
+    if writer is not None:
+        all_sinks.append(writer)
+    threshold_sink = None
+    if gate.thresholds and gate.abort_on_fail:
+        from .thresholds import ThresholdSink
+
+        threshold_sink = ThresholdSink(gate.thresholds)
+        all_sinks.append(threshold_sink)
+    engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=all_sinks)
+    if display is not None:
+        with display:
+            result = engine.run()
+    else:
+        result = engine.run()
+
+    doc = build_summary(result, scenario=scenario.path if scenario else None, host=target)
+    doc["run_id"] = run_id
+    exit_code = EXIT_OK
+    threshold_results: list[Any] = []
+    if gate.thresholds:
+        from .thresholds import evaluate, results_to_json
+
+        threshold_results = evaluate(gate.thresholds, result.recorder, result.duration_s, final=True)
+        doc["thresholds"] = results_to_json(threshold_results)
+        if not all(r.passed for r in threshold_results):
+            exit_code = EXIT_FAILED
+    kinds = doc["errors_by_kind"]
+    unreachable = bool(doc["requests"] and not sum(doc["status_codes"].values()) and kinds.get("connect"))
+    if unreachable:
+        exit_code = EXIT_RUN
+    aborted = threshold_sink is not None and threshold_sink.aborted is not None
+    status = _status(result, aborted)
+    doc["status"] = status
+
+    print_summary(doc, console)
+    if threshold_results:
+        from .thresholds import render
+
+        render(threshold_results, console)
+
+    outcome = Outcome(exit_code=exit_code, summary=doc, run_id=run_id)
+    stored = False
+    if writer is not None:
+        from .store.records import endpoint_rows
+
+        doc["exit_code"] = exit_code
+        update = {
+            "ended_at": dt.datetime.now(dt.timezone.utc).timestamp(),
+            "status": status,
+            "exit_code": exit_code,
+            "duration_s": result.duration_s,
+            "requests": doc["requests"],
+            "errors": doc["errors"],
+            "summary": doc,
+        }
+        wo = writer.finish(update, endpoint_rows(result.recorder.totals, result.duration_s))
+        stored = wo.stored
+        if wo.stored:
+            console.print(f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
+        elif wo.spool_path is not None:
+            console.print(
+                f"[yellow]the database was not reachable ({escape(wo.error or 'unknown error')}); run {run_id} "
+                f"is spooled to {escape(str(wo.spool_path))}; load it with: loadgen import "
+                f"{escape(str(wo.spool_path))} (with the same --db or LOADGEN_DB_URL)[/yellow]"
+            )
+        else:
+            raise RunError(f"the run could not be stored: {wo.error}, and no spool file could be written")
+
+    try:
+        if unreachable:
+            raise RunError(f"the target {target} could not be reached: every connection failed")
+        exit_code = _gate_on_baseline(gate, store, run_id, stored, writer is not None, exit_code, doc, console)
+    finally:
+        if summary_json:
+            doc["exit_code"] = exit_code
+            try:
+                write_summary(doc, summary_json)
+            except OSError as exc:
+                from .errors import UsageError
+
+                raise UsageError(f"--summary-json {summary_json} cannot be written: {exc.strerror}") from None
+    outcome.exit_code = exit_code
+    if stored and (exit_code != EXIT_OK or "comparison" in doc):
+        from .results import set_outcome
+
+        doc["exit_code"] = exit_code
+        set_outcome(store.db, run_id, exit_code, doc)  # type: ignore[arg-type]
+    return outcome
+
+
+def _gate_on_baseline(gate: GateOptions, store: StoreOptions, run_id: str, stored: bool, spooled: bool,
+                      exit_code: int, doc: dict[str, Any], console: Console) -> int:
+    """Compare with the baseline version, if asked; the exit code after it."""
+    if not gate.baseline_version:
+        return exit_code
+    if not stored:
+        raise RunError(
+            "the comparison with the baseline could not be carried out: the run is not in the database"
+            + (" (it is spooled; import it, then run loadgen compare)" if spooled else " (--db none)")
+        )
+    from .results import run_comparison
+
+    comparison = run_comparison(
+        store.db,  # type: ignore[arg-type]
+        baseline_version=gate.baseline_version,
+        candidate=run_id,
+        thresholds=gate.regression_thresholds,
+        baseline_runs=gate.baseline_runs,
+        console=console,
+    )
+    if comparison.verdict == "regression" and gate.fail_on_regression:
+        exit_code = EXIT_FAILED
+    doc["comparison"] = comparison.to_json()
+    return exit_code
