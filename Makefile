@@ -4,7 +4,7 @@ VENV   ?= .venv
 DEMO_PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,22 @@ demo: $(BIN)/.installed
 	sys.exit('the demo target did not start; see $(VENV)/demo-target.log')"; \
 	$(BIN)/loadgen run scenarios/content.py --host http://127.0.0.1:$(DEMO_PORT)
 
-test: $(BIN)/.installed
+# Servers the tests start themselves when they are missing: Prometheus (Debian's
+# package, for promtool and a real scrape). Installed only where we can (root + apt).
+SYSTEM_PACKAGES := prometheus
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
+	  else \
+	    echo "not installed:$$missing (tests that need them will skip; install them with apt or your package manager)"; \
+	  fi; \
+	fi
+
+test: $(BIN)/.installed system-deps
 	$(BIN)/python -m pytest -q
 
 clean:
