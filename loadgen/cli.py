@@ -134,6 +134,12 @@ def run(
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression", envvar="FAIL_ON_REGRESSION", help="Exit 1 when the comparison finds a regression."),
     thresholds_file: Optional[str] = typer.Option(None, "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds (JSON, // comments allowed) for the comparison."),
     baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs to compare against (default 3)."),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", envvar="LOADGEN_METRICS_PORT", help="Serve Prometheus /metrics on this port during the run (9646 is the project's)."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr", envvar="LOADGEN_METRICS_ADDR", help="Address /metrics binds to."),
+    metrics_grace: str = typer.Option("15s", "--metrics-grace", envvar="LOADGEN_METRICS_GRACE", help="Keep /metrics up after the run until it is scraped, at most this long."),
+    monitor: list[str] = typer.Option([], "--monitor", help="A service's resources to sample: LABEL=pid:N, LABEL=name:PROC, LABEL=cmd:REGEX (repeatable)."),
+    queue: list[str] = typer.Option([], "--queue", help="A queue to sample: LABEL=prometheus:URL, LABEL=redis://HOST/DB/list/KEY, LABEL=rabbitmq:http://U:P@HOST:15672/VHOST/Q (repeatable)."),
+    collect_interval: str = typer.Option("1s", "--collect-interval", envvar="LOADGEN_COLLECT_INTERVAL", help="How often the collectors sample."),
 ) -> None:
     """Run a load test from a scenario file, or against one --url."""
     from .engine import AdHocRequest
@@ -201,6 +207,8 @@ def run(
     if baseline_version and store_opts.db is None:
         raise UsageError("--baseline-version needs a results store; drop --db none")
 
+    observe = _observe_options(metrics_port, metrics_addr, metrics_grace, monitor, queue, collect_interval, opts)
+
     console = _console()
     from .runner import GateOptions, execute
 
@@ -230,8 +238,36 @@ def run(
         console=console,
         quiet=quiet,
         summary_json=summary_json,
+        observe=observe,
     )
     raise typer.Exit(outcome.exit_code)
+
+
+def _observe_options(port: int | None, addr: str, grace: str, monitor: list[str], queue: list[str],
+                     interval: str, opts: dict[str, Any]) -> Any:
+    from .collectors import parse_monitors, parse_queues
+    from .runner import ObserveOptions
+
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"--metrics-port {port} is not a port number (0-65535)")
+    services = parse_monitors(opts.get("monitor")) + parse_monitors(monitor)
+    queues = parse_queues(opts.get("queues")) + parse_queues(queue)
+    seen: set[str] = set()
+    for spec in [*services, *queues]:
+        if spec.label in seen:
+            raise UsageError(f"the label {spec.label!r} is given twice (scenario options and command line)")
+        seen.add(spec.label)
+    every = parse_duration(interval, what="--collect-interval")
+    if every <= 0:
+        raise UsageError("--collect-interval must be positive")
+    return ObserveOptions(
+        metrics_port=port,
+        metrics_addr=addr,
+        metrics_grace_s=parse_duration(grace, what="--metrics-grace"),
+        services=tuple(services),
+        queues=tuple(queues),
+        collect_interval_s=every,
+    )
 
 
 def _console() -> Console:

@@ -28,7 +28,7 @@ from .errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
 from .scenario import Scenario
 from .store.url import DatabaseURL
 
-__all__ = ["StoreOptions", "GateOptions", "execute", "new_run_id"]
+__all__ = ["StoreOptions", "GateOptions", "ObserveOptions", "execute", "new_run_id"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,18 @@ class GateOptions:
     fail_on_regression: bool = False
     regression_thresholds: Any = None  # loadgen.compare.Thresholds
     baseline_runs: int | None = None
+
+
+@dataclass(frozen=True)
+class ObserveOptions:
+    """Live metrics and collectors around the run."""
+
+    metrics_port: int | None = None  # None: no /metrics
+    metrics_addr: str = "127.0.0.1"
+    metrics_grace_s: float = 15.0
+    services: tuple[Any, ...] = ()  # loadgen.collectors.ServiceSpec
+    queues: tuple[Any, ...] = ()  # loadgen.collectors.QueueSpec
+    collect_interval_s: float = 1.0
 
 
 @dataclass
@@ -141,13 +153,38 @@ def execute(
     console: Console,
     quiet: bool,
     summary_json: str | None,
+    observe: ObserveOptions = ObserveOptions(),
     sinks: list[Any] | None = None,
 ) -> Outcome:
     """Run the test and everything after it; see the module docstring."""
-    from .display import LiveDisplay
-    from .summary import build_summary, print_summary, write_summary
-
     run_id = store.run_id or new_run_id()
+    exporter = None
+    if observe.metrics_port is not None:
+        from .metrics import MetricsExporter
+
+        exporter = MetricsExporter(
+            run_id=run_id,
+            app_version=config.app_version,
+            test_type=config.test_type,
+            info={"scenario": os.path.basename(scenario.path) if scenario else "adhoc", "host": target or ""},
+        )
+        exporter.start(port=observe.metrics_port, addr=observe.metrics_addr)  # a UsageError before anything runs
+        if not quiet:
+            console.print(f"metrics at {exporter.url}")
+    try:
+        return _execute(config, scenario, adhoc, target, store, gate, console, quiet, summary_json,
+                        observe, list(sinks or []), run_id, exporter)
+    finally:
+        if exporter is not None:
+            exporter.stop()
+
+
+def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest | None, target: str | None,
+             store: StoreOptions, gate: GateOptions, console: Console, quiet: bool, summary_json: str | None,
+             observe: ObserveOptions, sinks: list[Any], run_id: str, exporter: Any) -> Outcome:
+    from .display import LiveDisplay
+    from .summary import build_summary, print_summary, summarize_samples, write_summary
+
     writer = None
     if store.db is not None:
         from .store.records import endpoint_rows  # noqa: F401 - imported early: fail before the run
@@ -170,7 +207,9 @@ def execute(
         elif writer.spool_error:
             console.print(f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
 
-    all_sinks: list[Any] = list(sinks or [])
+    all_sinks: list[Any] = sinks
+    if exporter is not None:
+        all_sinks.append(exporter)
     display = None
     if not quiet:
         display = LiveDisplay(console, config.duration_s)
@@ -184,14 +223,40 @@ def execute(
         threshold_sink = ThresholdSink(gate.thresholds)
         all_sinks.append(threshold_sink)
     engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=all_sinks)
-    if display is not None:
-        with display:
+    samples: list[Any] = []
+    collector = None
+    if observe.services or observe.queues:
+        from .collectors import ProcessCollectorRunner
+
+        # Sampling happens in a child process: /proc reads and queue polls would
+        # otherwise contend for this process's GIL with the engine, and come late
+        # exactly when the generator is busiest.
+        collector = ProcessCollectorRunner(
+            observe.services, observe.queues, [samples.extend], interval_s=observe.collect_interval_s
+        )
+        if writer is not None:
+            collector.add_sink(writer.add_samples)
+        if exporter is not None:
+            collector.add_sink(exporter.observe_samples)
+        collector.start()
+    try:
+        if display is not None:
+            with display:
+                result = engine.run()
+        else:
             result = engine.run()
-    else:
-        result = engine.run()
+    finally:
+        if collector is not None:
+            collector.stop()
+    if exporter is not None:
+        exporter.finish()
 
     doc = build_summary(result, scenario=scenario.path if scenario else None, host=target)
     doc["run_id"] = run_id
+    if collector is not None:
+        doc.update(summarize_samples(samples))
+        for name, err in collector.errors.items():
+            doc["warnings"].append(f"collector {name} failed {err.count} time(s): {err.message}")
     exit_code = EXIT_OK
     threshold_results: list[Any] = []
     if gate.thresholds:
@@ -262,6 +327,12 @@ def execute(
 
         doc["exit_code"] = exit_code
         set_outcome(store.db, run_id, exit_code, doc)  # type: ignore[arg-type]
+    if exporter is not None and observe.metrics_grace_s > 0:
+        if not quiet:
+            console.print(
+                f"serving {exporter.url} until Prometheus scrapes the end (at most {observe.metrics_grace_s:g}s)"
+            )
+        exporter.linger(observe.metrics_grace_s)
     return outcome
 
 

@@ -52,6 +52,8 @@ OPTION_KEYS = frozenset(
         "test_type",
         "graceful_stop",
         "thresholds",
+        "monitor",
+        "queues",
     }
 )
 

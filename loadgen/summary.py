@@ -15,7 +15,7 @@ from ._version import __version__
 from .engine import RunResult
 from .recorder import EndpointInterval
 
-__all__ = ["build_summary", "write_summary", "print_summary"]
+__all__ = ["build_summary", "write_summary", "print_summary", "summarize_samples"]
 
 
 def _endpoint(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
@@ -111,6 +111,48 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
     return doc
 
 
+def summarize_samples(samples: list[Any]) -> dict[str, Any]:
+    """The collectors' samples of a run, per service and queue: ``resources`` and ``queues``."""
+    from .samples import QueueSample, ResourceSample
+
+    res: dict[str, list[ResourceSample]] = {}
+    que: dict[str, list[QueueSample]] = {}
+    for s in samples:
+        if isinstance(s, ResourceSample):
+            res.setdefault(s.service, []).append(s)
+        elif isinstance(s, QueueSample):
+            que.setdefault(s.queue, []).append(s)
+
+    def stats(values: list[float | None]) -> dict[str, float] | None:
+        vs = [v for v in values if v is not None]
+        if not vs:
+            return None
+        return {"mean": sum(vs) / len(vs), "max": max(vs)}
+
+    resources = {
+        name: {
+            "samples": len(ss),
+            "cpu_percent": stats([s.cpu_percent for s in ss]),
+            "rss_bytes": stats([float(s.rss_bytes) for s in ss]),
+            "threads": stats([float(s.threads) for s in ss]),
+        }
+        for name, ss in sorted(res.items())
+    }
+    queues = {
+        name: {
+            "samples": len(ss),
+            "source": ss[0].source,
+            **{
+                f: stats([getattr(s, f) for s in ss])
+                for f in ("length", "processing_time_s", "published_per_s", "consumed_per_s",
+                          "error_rate", "backlog_age_s")
+            },
+        }
+        for name, ss in sorted(que.items())
+    }
+    return {"resources": resources, "queues": queues}
+
+
 def write_summary(doc: dict[str, Any], path: str) -> None:
     with open(path, "wb") as fh:
         fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
@@ -163,6 +205,21 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
             console.print(f"[red]stress: broke at step {b['step']} (target {b['target']:g}): {b['reason']}[/red]")
         else:
             console.print("stress: no step broke")
+    for name, r in (doc.get("resources") or {}).items():
+        cpu, rss = r.get("cpu_percent"), r.get("rss_bytes")
+        if cpu and rss:
+            console.print(
+                f"service {escape(name)}: CPU mean {cpu['mean']:.0f} % (max {cpu['max']:.0f} %), "
+                f"RSS max {rss['max'] / 2**20:,.0f} MiB"
+            )
+    for name, q in (doc.get("queues") or {}).items():
+        ln = q.get("length")
+        if ln:
+            age = q.get("backlog_age_s")
+            console.print(
+                f"queue {escape(name)}: length mean {ln['mean']:,.1f} (max {ln['max']:,.0f})"
+                + (f", backlog age max {age['max']:,.1f}s" if age else "")
+            )
     for w in doc["warnings"]:
         console.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}")
     if doc["interrupted"]:

@@ -338,7 +338,8 @@ class Store(abc.ABC):
         resources: dict[str, dict[str, float]] = {}
         for r in await self._fetch(
             "SELECT service, AVG(cpu_percent) AS cpu, MAX(rss_bytes) AS rss FROM resource_samples "
-            "WHERE run_id = $1 GROUP BY service", run["id"],
+            # The generator's own resources say nothing about the version under test.
+            "WHERE run_id = $1 AND service <> 'generator' GROUP BY service", run["id"],
         ):
             resources[r["service"]] = {"cpu_percent": float(r["cpu"]), "memory_bytes": float(r["rss"])}
         queues = {
