@@ -19,12 +19,13 @@ metrics endpoint).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
@@ -35,7 +36,7 @@ from .config import RunConfig
 from .http.client import Client, FixedRequest, Session
 from .recorder import IntervalSnapshot, Recorder
 from .scenario import Scenario, TaskSet
-from .workload import Phase, Shape, arrival_times, level_at, shape_for
+from .workload import Phase, Shape, arrival_times, level_at, shape_of
 
 __all__ = ["Engine", "RunResult", "AdHocRequest", "Sink"]
 
@@ -109,9 +110,19 @@ class Engine:
         adhoc: AdHocRequest | None = None,
         sinks: list[Sink] | None = None,
         handle_signals: bool = True,
+        part: tuple[int, int] = (0, 1),
+        start_gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``part=(i, n)`` runs share ``i`` of ``n`` of the load (worker processes and
+        shards): every n-th arrival from the i-th, and the matching share of users, so
+        the parts add up exactly to the whole. ``start_gate`` is awaited once users are
+        ready and before the clock starts: the parts of a run start together."""
         if (scenario is None) == (adhoc is None):
             raise ValueError("exactly one of scenario and adhoc")
+        if not 0 <= part[0] < part[1]:
+            raise ValueError(f"part {part[0]} of {part[1]}")
+        self.part = part
+        self._start_gate = start_gate
         self.config = config
         self.scenario = scenario
         self.adhoc = adhoc
@@ -123,6 +134,7 @@ class Engine:
         )
         self.shape = self._shape()
         self.model = config.model
+        self._max_inflight = max(1, self._share(config.max_inflight))
         self.users = 0  # live users
         self.inflight = 0  # users busy with an iteration
         self.users_max = 0
@@ -153,16 +165,13 @@ class Engine:
         self._scenario_file = str(Path(scenario.path).resolve()) if scenario else ""
 
     # -- shape ------------------------------------------------------------
+    def _share(self, total: int) -> int:
+        """This part's share of ``total`` (users, slots): the parts' shares sum to ``total``."""
+        i, n = self.part
+        return total // n + (1 if i < total % n else 0)
+
     def _shape(self) -> Shape:
-        c = self.config
-        if c.stages:
-            return Shape(c.stages)
-        if c.model == "open":
-            assert c.rate is not None
-            return shape_for(c.test_type, c.rate, c.run_time_s)
-        if c.test_type == "load":
-            return shape_for("load", c.users, c.run_time_s, ramp_s=c.users / c.spawn_rate)
-        return shape_for(c.test_type, c.users, c.run_time_s)
+        return shape_of(self.config)
 
     # -- running ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -198,6 +207,8 @@ class Engine:
         self.session.start()
         if self.model == "open":
             await self._preallocate()
+        if self._start_gate is not None:
+            await self._start_gate()
         started_at = time.time()
         self._t0 = t0 = perf_counter_ns()
         self.recorder.start(t0)
@@ -207,6 +218,11 @@ class Engine:
             self._arrivals = arrival_times(
                 self.shape.stages, poisson=self.config.arrival == "poisson", seed=self._seed
             )
+            i, n = self.part
+            if n > 1:
+                # Every part walks the same schedule (same seed) and keeps every n-th
+                # arrival: the parts together are exactly the single-process schedule.
+                self._arrivals = itertools.islice(self._arrivals, i, None, n)
             self._next_ns = self._advance()
             self._tick_handle = loop.call_soon(self._tick)
         else:
@@ -274,12 +290,21 @@ class Engine:
 
     def _on_signal(self) -> None:
         if self._stopping:
-            # A second Ctrl-C: stop now.
-            for t in list(self._tasks):
-                t.cancel()
+            self.cancel_all()  # a second Ctrl-C: stop now
             return
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop gracefully, marking the run interrupted (Ctrl-C, or a coordinator's stop)."""
         self._interrupted = True
         self.stop()
+
+    def cancel_all(self) -> None:
+        """Stop at once: cancel every user, in flight or not."""
+        if not self._stopping:
+            self.interrupt()
+        for t in list(self._tasks):
+            t.cancel()
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -296,7 +321,8 @@ class Engine:
 
     # -- users ------------------------------------------------------------
     def _new_user(self) -> tuple[Any, TaskSet | None]:
-        index = self._user_count
+        # Indices are unique across the parts of a run (their seeds and feeders differ).
+        index = self._user_count * self.part[1] + self.part[0]
         self._user_count += 1
         if self.scenario is None:
             return _FixedUser(Client(self.session, None), index), None
@@ -355,7 +381,7 @@ class Engine:
         if self._stopping:
             return
         t = (perf_counter_ns() - self._t0) / 1e9
-        want = math.ceil(level_at(self.shape.stages, t) - 1e-9)
+        want = self._share(math.ceil(level_at(self.shape.stages, t) - 1e-9))
         have = self.users - self._retire
         for _ in range(want - have):
             user, ts = self._new_user()
@@ -450,7 +476,7 @@ class Engine:
                 slot = idle.pop()
                 self.inflight += 1
                 slot.fut.set_result(nxt)  # type: ignore[union-attr]
-            elif self.users < self.config.max_inflight:
+            elif self.users < self._max_inflight:
                 self.inflight += 1
                 user, ts = self._new_user()
                 self._spawn(self._open_user(_Slot(user), ts, nxt))
@@ -483,7 +509,7 @@ class Engine:
         c = self.config
         peak = max((st.target for st in self.shape.stages), default=0.0)
         n = c.preallocated_users if c.preallocated_users is not None else math.ceil(peak * 0.01)
-        n = max(0, min(n, c.max_inflight))
+        n = max(0, min(self._share(n), self._max_inflight))
 
         async def one() -> None:
             user, ts = self._new_user()

@@ -23,7 +23,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .config import Stage
+from .config import RunConfig, Stage
 
 __all__ = [
     "Phase",
@@ -32,6 +32,7 @@ __all__ = [
     "count_until",
     "level_at",
     "shape_for",
+    "shape_of",
 ]
 
 
@@ -186,3 +187,15 @@ def shape_for(
             (Phase("base", 0, a, base), Phase("spike", a, b, target), Phase("recovery", b, D, base)),
         )
     raise ValueError(f"unknown test type {test_type!r}")
+
+
+def shape_of(config: RunConfig) -> Shape:
+    """The whole run's load over time: explicit stages, else the test type's shape."""
+    if config.stages:
+        return Shape(config.stages)
+    if config.model == "open":
+        assert config.rate is not None
+        return shape_for(config.test_type, config.rate, config.run_time_s)
+    if config.test_type == "load":
+        return shape_for("load", config.users, config.run_time_s, ramp_s=config.users / config.spawn_rate)
+    return shape_for(config.test_type, config.users, config.run_time_s)

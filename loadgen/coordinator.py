@@ -1,0 +1,337 @@
+"""``loadgen run --workers N``: N engine processes on one host, merged into one run.
+
+Each worker runs share ``i`` of ``N`` of the load (see ``Engine(part=...)``),
+so the parts add up exactly to the single-process schedule. The coordinator
+starts them, releases them together once every one has its users up, and
+merges their intervals (exactly: HDR histograms add bucket by bucket) into the
+one interval stream its sinks know: the live display, the store, ``/metrics``
+and the thresholds. Only interval snapshots travel, once a second.
+
+A worker that dies is reported with its share; the run goes on without it
+(``--on-worker-failure continue``) or stops the others (``stop``); whatever
+any worker measured and sent is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Any
+
+import orjson
+
+from . import histogram as hdr
+from .config import RunConfig
+from .engine import AdHocRequest, RunResult, Sink
+from .errors import RunError, ScenarioError
+from .recorder import IntervalSnapshot, Recorder
+from .wire import hist_from_json, merge_snapshots, snapshot_from_json
+from .workload import Shape, level_at, shape_of
+
+__all__ = ["Coordinator", "resolve_workers"]
+
+_READY_TIMEOUT_S = 120.0
+
+
+def resolve_workers(value: str | int | None) -> int:
+    """``--workers``: a count, or ``auto`` for one per core."""
+    from .errors import UsageError
+
+    if value is None:
+        return 1
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--workers must be a number or 'auto', not {value!r}") from None
+    if n < 1:
+        raise UsageError("--workers must be at least 1")
+    return n
+
+
+class _Worker:
+    def __init__(self, index: int, proc: subprocess.Popen[bytes]) -> None:
+        self.index = index
+        self.proc = proc
+        self.ready = False
+        self.part: dict[str, Any] | None = None
+        self.dead = False
+        self.last_index = -1
+
+    def send(self, cmd: str) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(cmd.encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+
+class Coordinator:
+    """Runs one test in N worker processes; ``run()`` returns the merged RunResult.
+
+    It stands in for the Engine towards the sinks (``recorder``, ``stop()``,
+    ``stopping``, ``warnings``, ``model``, ``config``).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        workers: int,
+        scenario_path: str | None = None,
+        scenario: Any = None,
+        adhoc: AdHocRequest | None = None,
+        sinks: list[Sink] | None = None,
+        on_worker_failure: str = "continue",
+        handle_signals: bool = True,
+    ) -> None:
+        self.config = config
+        self.scenario = scenario
+        self.scenario_path = scenario_path
+        self.adhoc = adhoc
+        self.n = workers
+        self.sinks = list(sinks or [])
+        self.on_worker_failure = on_worker_failure
+        self.handle_signals = handle_signals
+        self.recorder = Recorder()
+        self.warnings: list[str] = []
+        self.model = config.model
+        self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
+        self._stopping = False
+        self._interrupted = False
+        self._msgs: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+        self._workers: list[_Worker] = []
+        self._pending: dict[int, dict[int, IntervalSnapshot]] = {}
+        self._next = 0
+
+    # -- the engine's face towards sinks ---------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Stop every worker gracefully (thresholds' --abort-on-fail, Ctrl-C)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for w in self._workers:
+            if not w.dead:
+                w.send("stop")
+
+    # -- running ------------------------------------------------------------------
+    def _job(self, i: int) -> bytes:
+        cfg = dataclasses.asdict(self.config)
+        cfg["stages"] = [dataclasses.asdict(s) for s in self.config.stages]
+        adhoc = None
+        if self.adhoc is not None:
+            a = self.adhoc
+            adhoc = {"url": a.url, "method": a.method, "headers": a.headers, "body": a.body.decode("latin-1")}
+        return orjson.dumps({"config": cfg, "scenario": self.scenario_path, "adhoc": adhoc, "part": [i, self.n]})
+
+    def _reader(self, w: _Worker, stream: IO[bytes]) -> None:
+        for line in stream:
+            try:
+                self._msgs.put((w.index, orjson.loads(line)))
+            except orjson.JSONDecodeError:
+                continue  # stray output; the protocol is JSON lines only
+        self._msgs.put((w.index, None))
+
+    def _start(self) -> None:
+        env = dict(os.environ)
+        for i in range(self.n):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "loadgen.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the coordinator only
+            )
+            w = _Worker(i, proc)
+            self._workers.append(w)
+            w.send(self._job(i).decode())
+            assert proc.stdout is not None
+            threading.Thread(target=self._reader, args=(w, proc.stdout), daemon=True,
+                             name=f"loadgen-worker-{i}").start()
+
+    def _share(self, w: _Worker) -> str:
+        return f"worker {w.index + 1} of {self.n} (1/{self.n} of the load)"
+
+    def _on_death(self, w: _Worker) -> None:
+        w.dead = True
+        code = w.proc.wait()
+        msg = f"{self._share(w)} died (exit code {code}) after {w.last_index + 1} interval(s); "
+        if self.on_worker_failure == "stop" and not self._stopping:
+            msg += "the run was stopped (--on-worker-failure stop)"
+            self.warnings.append(msg)
+            self.stop()
+        else:
+            msg += "the run went on without its share"
+            self.warnings.append(msg)
+
+    def _handle(self, i: int, msg: dict[str, Any] | None) -> None:
+        w = self._workers[i]
+        if msg is None:
+            if w.part is None and not w.dead:
+                self._on_death(w)
+            return
+        kind = msg.get("type")
+        if kind == "interval":
+            snap = snapshot_from_json(msg["snap"])
+            w.last_index = snap.index
+            self._pending.setdefault(snap.index, {})[i] = snap
+        elif kind == "ready":
+            w.ready = True
+        elif kind == "result":
+            w.part = msg["part"]
+        elif kind == "error":
+            self._error = msg
+
+    def _flush(self, final: bool = False) -> None:
+        """Emit every interval that each live worker has sent (all of them at the end)."""
+        while self._pending:
+            k = self._next
+            have = self._pending.get(k)
+            if have is None:
+                if final and any(j > k for j in self._pending):
+                    self._next += 1
+                    continue
+                return
+            waiting = [w for w in self._workers if not w.dead and w.part is None and w.index not in have]
+            if waiting and not final:
+                return
+            del self._pending[k]
+            self._next += 1
+            self._emit(merge_snapshots(list(have.values()), target_rate=self._target(have)))
+
+    def _target(self, have: dict[int, IntervalSnapshot]) -> float | None:
+        if self.model != "open":
+            return None
+        s = next(iter(have.values()))
+        return level_at(self.shape.stages, (s.start_s + s.end_s) / 2)
+
+    def _emit(self, snap: IntervalSnapshot) -> None:
+        tot = self.recorder.totals
+        tot.add(snap)
+        if snap.saturated:
+            tot.saturated_intervals += 1
+        for sink in list(self.sinks):
+            try:
+                sink(snap, self)
+            except Exception as exc:  # noqa: BLE001 - a broken sink must not end a run
+                self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
+                self.sinks.remove(sink)
+
+    def run(self) -> RunResult:
+        self._error: dict[str, Any] | None = None
+        old = None
+        if self.handle_signals and threading.current_thread() is threading.main_thread():
+            old = signal.signal(signal.SIGINT, self._on_sigint)
+            old_term = signal.signal(signal.SIGTERM, self._on_sigint)
+        try:
+            return self._run()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+                signal.signal(signal.SIGTERM, old_term)
+            for w in self._workers:
+                if w.proc.poll() is None:
+                    w.send("kill")
+                    try:
+                        w.proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        w.proc.kill()
+                        w.proc.wait()
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+        if self._stopping:
+            for w in self._workers:
+                w.send("kill")
+            return
+        self._interrupted = True
+        self.stop()
+
+    def _run(self) -> RunResult:
+        self._start()
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while not all(w.ready or w.dead for w in self._workers):
+            try:
+                i, msg = self._msgs.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RunError(f"the workers did not get ready within {_READY_TIMEOUT_S:g}s") from None
+            self._handle(i, msg)
+            if self._error is not None:
+                err = self._error
+                raise (ScenarioError if err.get("exit_code") == 2 else RunError)(err["message"])
+        alive = [w for w in self._workers if not w.dead]
+        if not alive:
+            raise RunError("every worker process died before the run started")
+        started_at = time.time()
+        for w in alive:
+            w.send("go")
+        while not all(w.dead or w.part is not None for w in self._workers):
+            try:
+                i, msg = self._msgs.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._handle(i, msg)
+            self._flush()
+        while not self._msgs.empty():
+            self._handle(*self._msgs.get_nowait())
+        self._flush(final=True)
+        return self._result(started_at)
+
+    def _result(self, started_at: float) -> RunResult:
+        tot = self.recorder.totals
+        parts = [w.part for w in self._workers if w.part is not None]
+        exceptions: dict[str, int] = {}
+        warnings = list(self.warnings)
+        users_max = 0
+        for p in parts:
+            for key, d in p["endpoints"].items():
+                ep = tot.endpoints.get(key)
+                if ep is None:
+                    continue
+                for attr in ("service", "ttfb"):
+                    if d.get(attr):
+                        h = getattr(ep, attr)
+                        if h is None:
+                            h = hdr.new_histogram()
+                            setattr(ep, attr, h)
+                        hdr.merge(h, hist_from_json(d[attr]))
+            for key, checks in p["checks"].items():
+                method, _, name = key.partition(" ")
+                ep2 = self.recorder.endpoint(method, name)
+                for cname, (passes, fails) in checks.items():
+                    tally = ep2.checks.setdefault(cname, [0, 0])
+                    tally[0] += passes
+                    tally[1] += fails
+            for k, v in p["exceptions"].items():
+                exceptions[k] = exceptions.get(k, 0) + v
+            for w in p["warnings"]:
+                if w not in warnings:
+                    warnings.append(w)
+            tot.cpu_s += p["cpu_s"]
+            users_max += p["users_max"]
+        interrupted = self._interrupted
+        return RunResult(
+            recorder=self.recorder,
+            config=self.config,
+            shape=self.shape,
+            model=self.model,
+            started_at=started_at,
+            duration_s=max((p["duration_s"] for p in parts), default=0.0),
+            schedule_s=max((p["schedule_s"] for p in parts), default=1e-9),
+            interrupted=interrupted,
+            users_max=users_max,
+            broke_at=next((p["broke_at"] for p in parts if p["broke_at"]), None),
+            exceptions=exceptions,
+            warnings=warnings,
+        )
