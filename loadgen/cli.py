@@ -11,6 +11,7 @@ exit code; nothing a user can cause ends in a traceback.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, Optional, TypeVar
 
@@ -140,6 +141,11 @@ def run(
     monitor: list[str] = typer.Option([], "--monitor", help="A service's resources to sample: LABEL=pid:N, LABEL=name:PROC, LABEL=cmd:REGEX (repeatable)."),
     queue: list[str] = typer.Option([], "--queue", help="A queue to sample: LABEL=prometheus:URL, LABEL=redis://HOST/DB/list/KEY, LABEL=rabbitmq:http://U:P@HOST:15672/VHOST/Q (repeatable)."),
     collect_interval: str = typer.Option("1s", "--collect-interval", envvar="LOADGEN_COLLECT_INTERVAL", help="How often the collectors sample."),
+    workers: Optional[str] = typer.Option(None, "--workers", envvar="LOADGEN_WORKERS", help="Worker processes on this host, each with its own event loop; 'auto' = one per core."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="This process is shard I/N of a run split across hosts (also LOADGEN_SHARD, or JOB_COMPLETION_INDEX with LOADGEN_SHARDS)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", envvar="LOADGEN_RUN_ID", help="The run's id (shards of one run share it)."),
+    shard_wait: str = typer.Option("10m", "--shard-wait", envvar="LOADGEN_SHARD_WAIT", help="How long a shard waits for the others to register."),
+    on_worker_failure: str = typer.Option("continue", "--on-worker-failure", envvar="LOADGEN_ON_WORKER_FAILURE", help="When a worker dies: continue without its share, or stop the run."),
 ) -> None:
     """Run a load test from a scenario file, or against one --url."""
     from .engine import AdHocRequest
@@ -204,10 +210,34 @@ def run(
     if baseline_runs is not None and baseline_runs < 1:
         raise UsageError("--baseline-runs must be at least 1")
     store_opts = _store_options(db, spool_dir, environment, git_commit)
+    from .shards import parse_shard
+
+    sharding = parse_shard(shard)
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", run_id):
+        raise UsageError(f"--run-id {run_id!r} must be letters, digits, '.', '_' or '-' (at most 63)")
+    import dataclasses as _dcs
+
+    store_opts = _dcs.replace(store_opts, run_id=run_id)
+    if sharding is not None:
+        if run_id is None:
+            raise UsageError("--shard needs --run-id (or LOADGEN_RUN_ID): every shard of a run must name it")
+        if store_opts.db is None:
+            raise UsageError("--shard needs a results database (--db): the shards meet there")
+        if workers not in (None, "1"):
+            raise UsageError("--shard and --workers together are not supported yet; run one shard per process")
+        store_opts = _dcs.replace(store_opts, shard=sharding[0], shards=sharding[1],
+                                  shard_wait_s=parse_duration(shard_wait, what="--shard-wait"))
     if baseline_version and store_opts.db is None:
         raise UsageError("--baseline-version needs a results store; drop --db none")
 
     observe = _observe_options(metrics_port, metrics_addr, metrics_grace, monitor, queue, collect_interval, opts)
+    from .coordinator import resolve_workers
+
+    if on_worker_failure not in ("continue", "stop"):
+        raise UsageError(f"--on-worker-failure must be continue or stop, not {on_worker_failure!r}")
+    import dataclasses as _dc
+
+    observe = _dc.replace(observe, workers=resolve_workers(workers), on_worker_failure=on_worker_failure)
 
     console = _console()
     from .runner import GateOptions, execute

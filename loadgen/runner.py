@@ -41,6 +41,8 @@ class StoreOptions:
     git_commit: str | None = None
     run_id: str | None = None
     shard: int = 0
+    shards: int = 1  # > 1: this process is shard `shard` of a run split across hosts
+    shard_wait_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ObserveOptions:
     services: tuple[Any, ...] = ()  # loadgen.collectors.ServiceSpec
     queues: tuple[Any, ...] = ()  # loadgen.collectors.QueueSpec
     collect_interval_s: float = 1.0
+    workers: int = 1
+    on_worker_failure: str = "continue"
 
 
 @dataclass
@@ -195,8 +199,11 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
             _run_row(config, scenario, adhoc, target, store, run_id, dt.datetime.now(dt.timezone.utc).timestamp()),
             spool_dir=store.spool_dir,
             shard=store.shard,
+            replace_run=store.shards == 1,
         )
         writer.start()
+        if store.shards > 1 and writer.db_error:
+            raise RunError(f"{writer.db_error}: the shards of a run meet in the database, so this shard cannot run")
         if writer.db_error and writer.spool_error:
             raise RunError(f"{writer.db_error}, and {writer.spool_error}: the run would be lost, so it is not started")
         if writer.db_error:
@@ -222,7 +229,31 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
         threshold_sink = ThresholdSink(gate.thresholds)
         all_sinks.append(threshold_sink)
-    engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=all_sinks)
+    engine: Any
+    if observe.workers > 1:
+        from .coordinator import Coordinator
+
+        engine = Coordinator(config, workers=observe.workers, scenario=scenario,
+                             scenario_path=scenario.path if scenario else None, adhoc=adhoc,
+                             sinks=all_sinks, on_worker_failure=observe.on_worker_failure)
+    elif store.shards > 1:
+        import asyncio
+
+        from .shards import wait_for_shards
+
+        assert writer is not None
+
+        async def barrier() -> None:
+            if not quiet:
+                console.print(f"shard {store.shard}/{store.shards} of run {run_id}: waiting for the other shards")
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: wait_for_shards(writer.call, run_id, store.shard, store.shards,
+                                              host=socket.gethostname(), timeout_s=store.shard_wait_s))
+
+        engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=all_sinks,
+                        part=(store.shard, store.shards), start_gate=barrier)
+    else:
+        engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=all_sinks)
     samples: list[Any] = []
     collector = None
     if observe.services or observe.queues:
@@ -251,8 +282,23 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
     if exporter is not None:
         exporter.finish()
 
+    if store.shards > 1:
+        assert writer is not None
+        result, merged = _finish_shard(config, result, store, writer, run_id, console)
+        if merged is None:
+            # Not the last shard: its own share is the summary it can give.
+            own = build_summary(result, scenario=scenario.path if scenario else None, host=target)
+            own.update(run_id=run_id, shard=store.shard, shards=store.shards, exit_code=EXIT_OK)
+            print_summary(own, console)
+            if summary_json:
+                write_summary(own, summary_json)
+            return Outcome(exit_code=EXIT_OK, summary=own, run_id=run_id)
+        result = merged
+        writer = None  # the shard's own records are written; the merged run is written below
     doc = build_summary(result, scenario=scenario.path if scenario else None, host=target)
     doc["run_id"] = run_id
+    if store.shards > 1:
+        doc["shards"] = store.shards
     if collector is not None:
         doc.update(summarize_samples(samples))
         for name, err in collector.errors.items():
@@ -282,7 +328,10 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
     outcome = Outcome(exit_code=exit_code, summary=doc, run_id=run_id)
     stored = False
-    if writer is not None:
+    if store.shards > 1:
+        stored = _write_merged(store, run_id, result, doc, status, exit_code)
+        console.print(f"run {run_id}: all {store.shards} shards merged and stored in {escape(store.db.shown)}")  # type: ignore[union-attr]
+    elif writer is not None:
         from .store.records import endpoint_rows
 
         doc["exit_code"] = exit_code
@@ -334,6 +383,59 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
             )
         exporter.linger(observe.metrics_grace_s)
     return outcome
+
+
+def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, writer: Any, run_id: str,
+                  console: Console) -> tuple[RunResult, RunResult | None]:
+    """A shard's end: leave its part; if it is the last, merge every part into the run."""
+    from .results import with_store
+    from .shards import merged_result
+    from .wire import part_to_json
+
+    wo = writer.finish_shard(part_to_json(result.recorder, result))
+    tot = result.recorder.totals
+    console.print(
+        f"shard {store.shard}/{store.shards} of run {run_id}: {tot.overall.requests:,} requests, "
+        f"{tot.overall.errors:,} errors in {result.duration_s:.1f}s"
+    )
+    if not wo.stored:
+        raise RunError(
+            f"shard {store.shard} of run {run_id} could not reach the database ({wo.error}); its data is spooled to "
+            f"{wo.spool_path}: load it with loadgen import, which merges the run once every shard is in"
+        )
+
+    async def claim(st: Any) -> list[dict[str, Any]] | None:
+        if not await st.claim_merge(run_id):
+            return None
+        return [r["part"] for r in await st.shard_rows(run_id)]
+
+    parts = with_store(store.db, claim)  # type: ignore[arg-type]
+    if parts is None:
+        console.print("the other shards are still running; the last one to finish merges the run")
+        return result, None
+    return result, merged_result(config, parts)
+
+
+def _write_merged(store: StoreOptions, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
+                  exit_code: int) -> bool:
+    from .results import with_store
+    from .store.records import endpoint_rows
+
+    update = {
+        "ended_at": dt.datetime.now(dt.timezone.utc).timestamp(),
+        "status": status,
+        "exit_code": exit_code,
+        "duration_s": result.duration_s,
+        "requests": doc["requests"],
+        "errors": doc["errors"],
+        "summary": doc,
+    }
+
+    async def go(st: Any) -> None:
+        await st.finish_run(run_id, update, endpoint_rows(result.recorder.totals, result.duration_s))
+
+    with_store(store.db, go)  # type: ignore[arg-type]
+    return True
 
 
 def _gate_on_baseline(gate: GateOptions, store: StoreOptions, run_id: str, stored: bool, spooled: bool,

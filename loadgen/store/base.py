@@ -62,7 +62,10 @@ _COMPARISON_ROW_COLUMNS = (
 
 #: Columns holding a timestamp (epoch seconds in rows) or a JSON document (dicts in rows).
 TS_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at"})
-JSON_COLUMNS = frozenset({"config", "summary", "status_codes", "errors_by_kind", "baseline_run_ids", "thresholds"})
+JSON_COLUMNS = frozenset(
+    {"config", "summary", "status_codes", "errors_by_kind", "baseline_run_ids", "thresholds", "part"}
+)
+TS_COLUMNS = TS_COLUMNS | {"registered_at"}
 BOOL_COLUMNS = frozenset({"saturated", "noise_estimate"})
 
 
@@ -177,9 +180,44 @@ class Store(abc.ABC):
         return applied
 
     # -- writing a run -------------------------------------------------------
-    async def begin_run(self, run: Row) -> None:
-        """Record a run as it starts (or replace its record: replays are idempotent)."""
-        await self._execute(_upsert("runs", RUN_COLUMNS, ("id",)), *self._params(RUN_COLUMNS, run))
+    async def begin_run(self, run: Row, *, replace: bool = True) -> None:
+        """Record a run as it starts (or replace its record: replays are idempotent).
+        Shards of one run all begin it: the first one's record stands (``replace=False``)."""
+        sql = _upsert("runs", RUN_COLUMNS, ("id",))
+        if not replace:
+            sql = sql[: sql.index(" DO UPDATE")] + " DO NOTHING"
+        await self._execute(sql, *self._params(RUN_COLUMNS, run))
+
+    # -- shards ------------------------------------------------------------------
+    async def register_shard(self, run_id: str, shard: int, shards: int, host: str, now: float) -> None:
+        cols = ("run_id", "shard", "shards", "host", "registered_at", "status")
+        await self._execute(
+            _upsert("run_shards", cols, ("run_id", "shard")),
+            *self._params(cols, {"run_id": run_id, "shard": shard, "shards": shards, "host": host,
+                                 "registered_at": now, "status": "waiting"}),
+        )
+
+    async def shard_rows(self, run_id: str) -> list[Row]:
+        return await self._rows(
+            "SELECT run_id, shard, shards, host, registered_at, status, part FROM run_shards "
+            "WHERE run_id = $1 ORDER BY shard", run_id,
+        )
+
+    async def finish_shard(self, run_id: str, shard: int, part: dict[str, Any]) -> None:
+        await self._execute(
+            "UPDATE run_shards SET status = 'done', part = $3 WHERE run_id = $1 AND shard = $2",
+            run_id, shard, self._json_in(part),
+        )
+
+    async def claim_merge(self, run_id: str) -> bool:
+        """True for exactly one caller, once every shard of the run is done: it merges them."""
+        rows = await self._fetch(
+            "UPDATE runs SET status = 'merging' WHERE id = $1 AND status = 'running' AND "
+            "(SELECT COUNT(*) FROM run_shards WHERE run_id = $1 AND status = 'done') = "
+            "(SELECT MAX(shards) FROM run_shards WHERE run_id = $1) RETURNING id",
+            run_id,
+        )
+        return bool(rows)
 
     async def write_intervals(self, run_id: str, rows: list[Row], stats: list[Row]) -> None:
         if rows:

@@ -106,7 +106,7 @@ async def replay(path: Path, store: Store) -> ReplayResult:
                 raise UsageError(f"{path} is spool format {rec.get('format')!r}; this loadgen reads {SPOOL_FORMAT}")
             run = rec["run"]
             run_id = run["id"]
-            await store.begin_run(run)
+            await store.begin_run(run, replace=not rec.get("sharded"))
             continue
         if run_id is None:
             raise UsageError(f"{path} does not start with a run record; it is not a loadgen spool file")
@@ -117,6 +117,9 @@ async def replay(path: Path, store: Store) -> ReplayResult:
             await store.write_samples(run_id, rec["resources"], rec["queues"])
         elif op == "finish_run":
             await store.finish_run(run_id, rec["update"], rec["endpoints"])
+            finished = True
+        elif op == "finish_shard":
+            await store.finish_shard(run_id, rec["shard"], rec["part"])
             finished = True
         elif op == "comparison":
             await store.save_comparison(rec["head"], rec["rows"])

@@ -57,6 +57,7 @@ class RunWriter:
         spool_dir: Path,
         shard: int = 0,
         connect_timeout_s: float = 10.0,
+        replace_run: bool = True,
     ) -> None:
         self.url = url
         self.run = run
@@ -64,6 +65,7 @@ class RunWriter:
         self.shard = shard
         self.spool_dir = spool_dir
         self.connect_timeout_s = connect_timeout_s
+        self.replace_run = replace_run  # False for shards: the first shard's run record stands
         self.db_error: str | None = None
         self.spool_error: str | None = None
         self._store: Store | None = None
@@ -100,14 +102,16 @@ class RunWriter:
     async def _main(self) -> None:
         self._queue = asyncio.Queue()
         try:
-            self._spool = Spool(self.spool_dir / f"{self.run_id}.jsonl")
-            self._spool.append("begin_run", format=SPOOL_FORMAT, db=self.url.shown, run=self.run)
+            name = self.run_id if self.replace_run else f"{self.run_id}-shard{self.shard}"
+            self._spool = Spool(self.spool_dir / f"{name}.jsonl")
+            self._spool.append("begin_run", format=SPOOL_FORMAT, db=self.url.shown, run=self.run,
+                               sharded=not self.replace_run)
         except OSError as exc:
             self.spool_error = f"cannot write the spool file in {self.spool_dir}: {exc.strerror}"
             self._spool = None
         try:
             self._store = await open_store(self.url, timeout_s=self.connect_timeout_s)
-            await self._store.begin_run(self.run)
+            await self._store.begin_run(self.run, replace=self.replace_run)
         except Exception as exc:  # noqa: BLE001 - any failure means: spool instead
             await self._drop_store(exc)
         self._ready.set()
@@ -144,8 +148,8 @@ class RunWriter:
                 resources.extend(resource_rows(item, self.shard))
             elif kind == "queues":
                 queues.extend(queue_rows(item, self.shard))
-            elif kind == "finish":
-                finish = item
+            elif kind in ("finish", "finish_shard"):
+                finish = (kind, *item)
         if self._spool is not None:
             if rows or stats:
                 self._spool.append("intervals", rows=rows, stats=stats)
@@ -161,15 +165,22 @@ class RunWriter:
             return None
         return await self._finish(*finish)
 
-    async def _finish(self, update: Row, endpoints: list[Row], comparison: tuple[Row, list[Row]] | None) -> WriteOutcome:
+    async def _finish(self, kind: str, update: Any, endpoints: Any = None,
+                      comparison: tuple[Row, list[Row]] | None = None) -> WriteOutcome:
         if self._spool is not None:
-            self._spool.append("finish_run", update=update, endpoints=endpoints)
+            if kind == "finish_shard":
+                self._spool.append("finish_shard", shard=self.shard, part=update)
+            else:
+                self._spool.append("finish_run", update=update, endpoints=endpoints)
             if comparison is not None:
                 self._spool.append("comparison", head=comparison[0], rows=comparison[1])
             self._spool.close()
         if self._store is not None:
             try:
-                await self._store.finish_run(self.run_id, update, endpoints)
+                if kind == "finish_shard":
+                    await self._store.finish_shard(self.run_id, self.shard, update)
+                else:
+                    await self._store.finish_run(self.run_id, update, endpoints)
                 if comparison is not None:
                     await self._store.save_comparison(*comparison)
             except Exception as exc:  # noqa: BLE001
@@ -215,6 +226,10 @@ class RunWriter:
         if que:
             self._put("queues", que)
 
+    def finish_shard(self, part: dict[str, Any], *, timeout_s: float = 120.0) -> WriteOutcome:
+        """A shard's end: its part goes to ``run_shards`` (the merge happens after)."""
+        return self._finish_with("finish_shard", (part,), timeout_s)
+
     @property
     def connected(self) -> bool:
         return self._store is not None
@@ -237,8 +252,11 @@ class RunWriter:
         timeout_s: float = 120.0,
     ) -> WriteOutcome:
         """Write the end of the run, wait for everything queued to be written, stop the thread."""
+        return self._finish_with("finish", (update, endpoints, comparison), timeout_s)
+
+    def _finish_with(self, kind: str, item: tuple[Any, ...], timeout_s: float) -> WriteOutcome:
         assert self._thread is not None
-        self._put("finish", (update, endpoints, comparison))
+        self._put(kind, item)
         try:
             outcome = self._finished.result(timeout_s)
         except TimeoutError:

@@ -1,0 +1,162 @@
+"""Runs split across hosts: ``loadgen run … --shard I/N --run-id ID``.
+
+Every shard runs share ``I`` of ``N`` of the load (as a worker process does)
+and writes its intervals to the shared database under its shard number. The
+database is the meeting point:
+
+* **Barrier.** Each shard registers in ``run_shards`` once its users are up,
+  then waits until all N have; they start at one agreed moment (one second
+  after the last registration, a value every shard computes alike from the
+  table), so their intervals line up.
+* **Merge.** At its end each shard leaves its *part* (service-time and TTFB
+  histograms, checks, its figures); the one that finds every part in claims
+  the merge (one atomic UPDATE) and writes the run's results, exactly as one
+  process would have (histograms add bucket by bucket). ``runs show``,
+  ``compare`` and ``report`` then see one run.
+
+Shard clocks are the hosts' wall clocks: keep them in sync (NTP) for aligned
+intervals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from . import histogram as hdr
+from .config import RunConfig, Stage
+from .engine import RunResult
+from .errors import RunError, UsageError
+from .recorder import EndpointInterval, Recorder
+from .wire import hist_from_json
+from .workload import shape_of
+
+__all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result"]
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+#: How long after the last registration the shards start: time for every shard's poll to see it.
+_START_DELAY_S = 1.0
+
+
+def parse_shard(value: str | None, env: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """``--shard I/N`` (0-based I), else ``LOADGEN_SHARD``, else Kubernetes'
+    ``JOB_COMPLETION_INDEX`` with ``LOADGEN_SHARDS``; None when not sharded."""
+    env = dict(os.environ) if env is None else env
+    text = value or env.get("LOADGEN_SHARD")
+    if not text and env.get("JOB_COMPLETION_INDEX") and env.get("LOADGEN_SHARDS"):
+        text = f"{env['JOB_COMPLETION_INDEX']}/{env['LOADGEN_SHARDS']}"
+    if not text:
+        return None
+    m = _SHARD.match(text)
+    if not m:
+        raise UsageError(f"--shard {text!r} must look like I/N, e.g. 0/3 (shards are numbered from 0)")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or i >= n:
+        raise UsageError(f"--shard {text!r}: the index must be below the count (0/{n} … {max(n - 1, 0)}/{n})")
+    return i, n
+
+
+def wait_for_shards(call: Any, run_id: str, shard: int, shards: int, *, host: str, timeout_s: float) -> float:
+    """Register this shard and block until all have; the agreed start (epoch seconds).
+
+    ``call(fn)`` runs ``fn(store)`` on the store's loop (the run writer's).
+    """
+
+    async def register(store: Any) -> None:
+        await store.register_shard(run_id, shard, shards, host, time.time())
+
+    async def rows(store: Any) -> list[dict[str, Any]]:
+        return await store.shard_rows(run_id)
+
+    call(register)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = call(rows)
+        counts = {r["shards"] for r in found}
+        if len(counts) > 1:
+            raise UsageError(f"the shards of run {run_id} disagree on their count: {sorted(counts)}")
+        if len(found) >= shards:
+            start = max(r["registered_at"] for r in found) + _START_DELAY_S
+            delay = start - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            return start
+        if time.monotonic() > deadline:
+            raise RunError(
+                f"only {len(found)} of {shards} shards of run {run_id} registered within {timeout_s:g}s"
+            )
+        time.sleep(0.2)
+
+
+def merge_parts(parts: list[dict[str, Any]]) -> Recorder:
+    """The shards' parts as one recorder (totals, timings, checks), exactly."""
+    rec = Recorder()
+    tot = rec.totals
+    for p in parts:
+        for key, d in p["endpoints"].items():
+            ei = EndpointInterval(
+                d["method"], d["name"], requests=d["requests"], errors=d["errors"],
+                errors_by_kind=dict(d["errors_by_kind"]),
+                status_codes={int(k): v for k, v in d["status_codes"].items()},
+                bytes_sent=d["bytes_sent"], bytes_received=d["bytes_received"],
+                latency=hist_from_json(d["latency"]),
+                service=hist_from_json(d["service"]) if d.get("service") else None,
+                ttfb=hist_from_json(d["ttfb"]) if d.get("ttfb") else None,
+            )
+            into = tot.endpoints.get(key)
+            if into is None:
+                into = tot.endpoints[key] = EndpointInterval(ei.method, ei.name)
+            into.merge(ei)
+            tot.overall.merge(EndpointInterval(
+                ei.method, ei.name, requests=ei.requests, errors=ei.errors, errors_by_kind=ei.errors_by_kind,
+                status_codes=ei.status_codes, bytes_sent=ei.bytes_sent, bytes_received=ei.bytes_received,
+                latency=ei.latency,
+            ))
+        tot.iterations += p["iterations"]
+        tot.dropped_iterations += p["dropped_iterations"]
+        hdr.merge(tot.lag, hist_from_json(p["lag"]))
+        tot.cpu_s += p["cpu_s"]
+        tot.saturated_intervals += p["saturated_intervals"]
+        tot.intervals = max(tot.intervals, p["intervals"])
+        for key, checks in p["checks"].items():
+            method, _, name = key.partition(" ")
+            ep = rec.endpoint(method, name)
+            for cname, (passes, fails) in checks.items():
+                tally = ep.checks.setdefault(cname, [0, 0])
+                tally[0] += passes
+                tally[1] += fails
+    return rec
+
+
+def config_from_row(cfg: dict[str, Any]) -> RunConfig:
+    """The RunConfig stored with a run (``runs.config``)."""
+    cfg = {k: v for k, v in cfg.items() if k != "adhoc"}
+    cfg["stages"] = tuple(Stage(**s) for s in cfg.get("stages", ()))
+    return RunConfig(**cfg)
+
+
+def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
+    """One RunResult from every shard's part, as if one process had run it all."""
+    rec = merge_parts(parts)
+    exceptions: dict[str, int] = {}
+    warnings: list[str] = []
+    for p in parts:
+        for k, v in p["exceptions"].items():
+            exceptions[k] = exceptions.get(k, 0) + v
+        warnings += [w for w in p["warnings"] if w not in warnings]
+    return RunResult(
+        recorder=rec,
+        config=config,
+        shape=shape_of(config),
+        model=config.model,
+        started_at=min(p["started_at"] for p in parts),
+        duration_s=max(p["duration_s"] for p in parts),
+        schedule_s=max(p["schedule_s"] for p in parts),
+        interrupted=any(p["interrupted"] for p in parts),
+        users_max=sum(p["users_max"] for p in parts),
+        broke_at=next((p["broke_at"] for p in parts if p["broke_at"]), None),
+        exceptions=exceptions,
+        warnings=warnings,
+    )
