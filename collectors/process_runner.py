@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from loadgen.collectors.child import read_frame, write_frame
+from loadgen.collectors.frames import read_frame, write_frame
 from loadgen.collectors.runner import ErrorLog, Sink, SourceError, deliver
 from loadgen.collectors.spec import QueueSpec, ServiceSpec
 

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from ._version import __version__
 from .config import RunConfig, parse_duration, parse_stages, parse_url
-from .errors import EXIT_OK, LoadgenError, RunError, UsageError
+from .errors import EXIT_OK, LoadgenError, UsageError
 
 __all__ = ["app", "main"]
 

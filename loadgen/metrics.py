@@ -155,10 +155,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "loadgen_service_disk_read_bytes_total": ("counter", ("service",), "Bytes a service read from disk."),
     "loadgen_service_disk_write_bytes_total": ("counter", ("service",), "Bytes a service wrote to disk."),
     "loadgen_service_network_sent_bytes_total": ("counter", ("service", "scope"),
-                                                 "Bytes sent on the network; scope: process (the service's own) "
-                                                 "or system (the whole host)."),
+                                                 "Bytes sent on the network; scope: process (the service's own), "
+                                                 "namespace (its network namespace) or system (the whole host)."),
     "loadgen_service_network_received_bytes_total": ("counter", ("service", "scope"),
-                                                     "Bytes received from the network; scope: process or system."),
+                                                     "Bytes received from the network; scope: process, namespace or system."),
     # Queues, from the collectors' queue samples.
     "loadgen_queue_length": ("gauge", ("queue", "source"), "Messages waiting in a queue."),
     "loadgen_queue_processing_seconds": ("gauge", ("queue", "source"),

@@ -191,7 +191,6 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
     writer = None
     if store.db is not None:
-        from .store.records import endpoint_rows  # noqa: F401 - imported early: fail before the run
         from .store.writer import RunWriter
 
         writer = RunWriter(

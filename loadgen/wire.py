@@ -13,7 +13,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from . import histogram as hdr
-from .recorder import EndpointInterval, IntervalSnapshot, Recorder, Totals
+from .recorder import EndpointInterval, IntervalSnapshot, Recorder
 
 __all__ = ["hist_to_json", "hist_from_json", "snapshot_to_json", "snapshot_from_json",
            "part_to_json", "merge_snapshots", "Part"]

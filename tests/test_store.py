@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from array import array
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,7 @@ import pytest
 from loadgen import histogram as hdr
 from loadgen.recorder import ROW, Recorder
 from loadgen.store import open_store, parse_db_url
-from loadgen.store.records import TOTAL, decode_hist, interval_rows
+from loadgen.store.records import TOTAL, decode_hist
 from loadgen.store.writer import RunWriter
 
 
