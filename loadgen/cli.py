@@ -142,6 +142,7 @@ def run(
     queue: list[str] = typer.Option([], "--queue", help="A queue to sample: LABEL=prometheus:URL, LABEL=redis://HOST/DB/list/KEY, LABEL=rabbitmq:http://U:P@HOST:15672/VHOST/Q (repeatable)."),
     collect_interval: str = typer.Option("1s", "--collect-interval", envvar="LOADGEN_COLLECT_INTERVAL", help="How often the collectors sample."),
     workers: Optional[str] = typer.Option(None, "--workers", envvar="LOADGEN_WORKERS", help="Worker processes on this host, each with its own event loop; 'auto' = one per core."),
+    report: Optional[str] = typer.Option(None, "--report", envvar="LOADGEN_REPORT", help="Write the HTML report of the run here at its end."),
     shard: Optional[str] = typer.Option(None, "--shard", help="This process is shard I/N of a run split across hosts (also LOADGEN_SHARD, or JOB_COMPLETION_INDEX with LOADGEN_SHARDS)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", envvar="LOADGEN_RUN_ID", help="The run's id (shards of one run share it)."),
     shard_wait: str = typer.Option("10m", "--shard-wait", envvar="LOADGEN_SHARD_WAIT", help="How long a shard waits for the others to register."),
@@ -229,6 +230,13 @@ def run(
                                   shard_wait_s=parse_duration(shard_wait, what="--shard-wait"))
     if baseline_version and store_opts.db is None:
         raise UsageError("--baseline-version needs a results store; drop --db none")
+    if report and store_opts.db is None:
+        raise UsageError("--report is built from the results store; drop --db none")
+    if report:
+        from pathlib import Path as _P
+
+        if not _P(report).parent.resolve().is_dir():
+            raise UsageError(f"--report {report}: the folder {_P(report).parent} does not exist")
 
     observe = _observe_options(metrics_port, metrics_addr, metrics_grace, monitor, queue, collect_interval, opts)
     from .coordinator import resolve_workers
@@ -270,7 +278,26 @@ def run(
         summary_json=summary_json,
         observe=observe,
     )
+    if report:
+        _run_report(report, store_opts, outcome, reg_thresholds, console)
     raise typer.Exit(outcome.exit_code)
+
+
+def _run_report(path: str, store: Any, outcome: Any, thresholds: Any, console: Console) -> None:
+    """The report at the end of a run; a run that is not (yet) in the database cannot have one."""
+    from .reports import write_report
+
+    if not outcome.stored:
+        console.print(f"no report: run {outcome.run_id} is not in the database (yet); "
+                      f"once it is, run: loadgen report {outcome.run_id} -o {path}")
+        return
+    try:
+        written = write_report(path, store.db, outcome.run_id, thresholds=thresholds)
+    except LoadgenError as exc:
+        # The run's verdict stands; the report failing must not change it.
+        console.print(f"[yellow]warning:[/yellow] the report could not be written: {exc}")
+        return
+    console.print(f"report written to {written}")
 
 
 def _observe_options(port: int | None, addr: str, grace: str, monitor: list[str], queue: list[str],
@@ -471,6 +498,28 @@ def compare_cmd(
     if as_json:
         print(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
     raise typer.Exit(EXIT_FAILED if result.verdict == "regression" else EXIT_OK)
+
+
+@app.command("report")
+@_reports_errors
+def report_cmd(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
+    output: str = typer.Option(..., "--output", "-o", help="Where to write the report."),
+    baseline_version: Optional[str] = typer.Option(None, "--baseline-version", envvar="BASELINE_VERSION", help="Add a comparison with this app version's last runs."),
+    report_format: str = typer.Option("html", "--format", help="html (self-contained, offline) or notebook (.ipynb, executed)."),
+    thresholds_file: Optional[str] = typer.Option(None, "--thresholds", "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds for the comparison."),
+    baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs (default 3)."),
+    db: Optional[str] = _DB_OPTION,
+) -> None:
+    """Write a run's report: HTML (one offline file) or a Jupyter notebook."""
+    from .reports import write_report
+
+    if report_format not in ("html", "notebook"):
+        raise UsageError(f"--format must be html or notebook, not {report_format!r}")
+    th = _regression_thresholds(thresholds_file) if thresholds_file else None
+    written = write_report(output, _db_url(db), run_ref, format=report_format,  # type: ignore[arg-type]
+                           baseline_version=baseline_version, thresholds=th, baseline_runs=baseline_runs)
+    print(f"report written to {written}")
 
 
 @app.command("import")

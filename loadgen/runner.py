@@ -77,6 +77,7 @@ class Outcome:
     summary: dict[str, Any]
     run_id: str
     notes: list[str] = field(default_factory=list)
+    stored: bool = False  # the run (merged, for shards) is in the database
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -370,6 +371,7 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
                 raise UsageError(f"--summary-json {summary_json} cannot be written: {exc.strerror}") from None
     outcome.exit_code = exit_code
+    outcome.stored = stored
     if stored and (exit_code != EXIT_OK or "comparison" in doc):
         from .results import set_outcome
 
