@@ -24,9 +24,10 @@ demo: $(BIN)/.installed
 	sys.exit('the demo target did not start; see $(VENV)/demo-target.log')"; \
 	$(BIN)/loadgen run scenarios/content.py --host http://127.0.0.1:$(DEMO_PORT)
 
-# Servers the tests start themselves when they are missing: Prometheus (Debian's
-# package, for promtool and a real scrape). Installed only where we can (root + apt).
-SYSTEM_PACKAGES := prometheus
+# What the tests start themselves when it is missing: Prometheus (Debian's package,
+# for promtool and a real scrape) and Chromium (headless, for the HTML report).
+# Installed only where we can (root + apt).
+SYSTEM_PACKAGES := prometheus chromium
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
