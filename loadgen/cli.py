@@ -285,19 +285,25 @@ def run(
 
 def _run_report(path: str, store: Any, outcome: Any, thresholds: Any, console: Console) -> None:
     """The report at the end of a run; a run that is not (yet) in the database cannot have one."""
+    from rich.markup import escape
+
     from .reports import write_report
 
     if not outcome.stored:
-        console.print(f"no report: run {outcome.run_id} is not in the database (yet); "
-                      f"once it is, run: loadgen report {outcome.run_id} -o {path}")
+        console.print(
+            f"no report: run {outcome.run_id} is not in the database (yet); "
+            f"once it is, run: loadgen report {outcome.run_id} -o {escape(path)}",
+            soft_wrap=True,
+        )
         return
     try:
         written = write_report(path, store.db, outcome.run_id, thresholds=thresholds)
     except LoadgenError as exc:
         # The run's verdict stands; the report failing must not change it.
-        console.print(f"[yellow]warning:[/yellow] the report could not be written: {exc}")
+        console.print(f"[yellow]warning:[/yellow] the report could not be written: {escape(str(exc))}",
+                      soft_wrap=True)
         return
-    console.print(f"report written to {written}")
+    console.print(f"report written to {escape(str(written))}", soft_wrap=True)
 
 
 def _observe_options(port: int | None, addr: str, grace: str, monitor: list[str], queue: list[str],

@@ -80,6 +80,11 @@ class Outcome:
     stored: bool = False  # the run (merged, for shards) is in the database
 
 
+def _say(console: Console, text: str) -> None:
+    """One message line: never wrapped, since it carries paths, URLs and commands to copy."""
+    console.print(text, soft_wrap=True)
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Sortable and short enough to type: ``20261124-081500-3fa2``."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -175,7 +180,7 @@ def execute(
         )
         exporter.start(port=observe.metrics_port, addr=observe.metrics_addr)  # a UsageError before anything runs
         if not quiet:
-            console.print(f"metrics at {exporter.url}")
+            _say(console, f"metrics at {exporter.url}")
     try:
         return _execute(config, scenario, adhoc, target, store, gate, console, quiet, summary_json,
                         observe, list(sinks or []), run_id, exporter)
@@ -207,12 +212,12 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         if writer.db_error and writer.spool_error:
             raise RunError(f"{writer.db_error}, and {writer.spool_error}: the run would be lost, so it is not started")
         if writer.db_error:
-            console.print(
+            _say(console, 
                 f"[yellow]warning:[/yellow] {escape(writer.db_error)}; the run goes on and is spooled to "
                 f"{escape(str(store.spool_dir / (run_id + '.jsonl')))}"
             )
         elif writer.spool_error:
-            console.print(f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
+            _say(console, f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
 
     all_sinks: list[Any] = sinks
     if exporter is not None:
@@ -245,7 +250,7 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
         async def barrier() -> None:
             if not quiet:
-                console.print(f"shard {store.shard}/{store.shards} of run {run_id}: waiting for the other shards")
+                _say(console, f"shard {store.shard}/{store.shards} of run {run_id}: waiting for the other shards")
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: wait_for_shards(writer.call, run_id, store.shard, store.shards,
                                               host=socket.gethostname(), timeout_s=store.shard_wait_s))
@@ -330,7 +335,7 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
     stored = False
     if store.shards > 1:
         stored = _write_merged(store, run_id, result, doc, status, exit_code)
-        console.print(f"run {run_id}: all {store.shards} shards merged and stored in {escape(store.db.shown)}")  # type: ignore[union-attr]
+        _say(console, f"run {run_id}: all {store.shards} shards merged and stored in {escape(store.db.shown)}")  # type: ignore[union-attr]
     elif writer is not None:
         from .store.records import endpoint_rows
 
@@ -347,9 +352,9 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         wo = writer.finish(update, endpoint_rows(result.recorder.totals, result.duration_s))
         stored = wo.stored
         if wo.stored:
-            console.print(f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
+            _say(console, f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
         elif wo.spool_path is not None:
-            console.print(
+            _say(console, 
                 f"[yellow]the database was not reachable ({escape(wo.error or 'unknown error')}); run {run_id} "
                 f"is spooled to {escape(str(wo.spool_path))}; load it with: loadgen import "
                 f"{escape(str(wo.spool_path))} (with the same --db or LOADGEN_DB_URL)[/yellow]"
@@ -379,7 +384,7 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         set_outcome(store.db, run_id, exit_code, doc)  # type: ignore[arg-type]
     if exporter is not None and observe.metrics_grace_s > 0:
         if not quiet:
-            console.print(
+            _say(console, 
                 f"serving {exporter.url} until Prometheus scrapes the end (at most {observe.metrics_grace_s:g}s)"
             )
         exporter.linger(observe.metrics_grace_s)
@@ -395,7 +400,7 @@ def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, wri
 
     wo = writer.finish_shard(part_to_json(result.recorder, result))
     tot = result.recorder.totals
-    console.print(
+    _say(console, 
         f"shard {store.shard}/{store.shards} of run {run_id}: {tot.overall.requests:,} requests, "
         f"{tot.overall.errors:,} errors in {result.duration_s:.1f}s"
     )
@@ -412,7 +417,7 @@ def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, wri
 
     parts = with_store(store.db, claim)  # type: ignore[arg-type]
     if parts is None:
-        console.print("the other shards are still running; the last one to finish merges the run")
+        _say(console, "the other shards are still running; the last one to finish merges the run")
         return result, None
     return result, merged_result(config, parts)
 
