@@ -26,12 +26,11 @@ from typing import IO, Any
 
 import orjson
 
-from . import histogram as hdr
 from .config import RunConfig
 from .engine import AdHocRequest, RunResult, Sink
 from .errors import RunError, ScenarioError
 from .recorder import IntervalSnapshot, Recorder
-from .wire import hist_from_json, merge_snapshots, snapshot_from_json
+from .wire import add_part_extras, merge_snapshots, snapshot_from_json
 from .workload import Shape, level_at, shape_of
 
 __all__ = ["Coordinator", "resolve_workers"]
@@ -295,24 +294,7 @@ class Coordinator:
         warnings = list(self.warnings)
         users_max = 0
         for p in parts:
-            for key, d in p["endpoints"].items():
-                ep = tot.endpoints.get(key)
-                if ep is None:
-                    continue
-                for attr in ("service", "ttfb"):
-                    if d.get(attr):
-                        h = getattr(ep, attr)
-                        if h is None:
-                            h = hdr.new_histogram()
-                            setattr(ep, attr, h)
-                        hdr.merge(h, hist_from_json(d[attr]))
-            for key, checks in p["checks"].items():
-                method, _, name = key.partition(" ")
-                ep2 = self.recorder.endpoint(method, name)
-                for cname, (passes, fails) in checks.items():
-                    tally = ep2.checks.setdefault(cname, [0, 0])
-                    tally[0] += passes
-                    tally[1] += fails
+            add_part_extras(self.recorder, p)
             for k, v in p["exceptions"].items():
                 exceptions[k] = exceptions.get(k, 0) + v
             for w in p["warnings"]:

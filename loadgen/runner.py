@@ -340,16 +340,8 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         from .store.records import endpoint_rows
 
         doc["exit_code"] = exit_code
-        update = {
-            "ended_at": dt.datetime.now(dt.timezone.utc).timestamp(),
-            "status": status,
-            "exit_code": exit_code,
-            "duration_s": result.duration_s,
-            "requests": doc["requests"],
-            "errors": doc["errors"],
-            "summary": doc,
-        }
-        wo = writer.finish(update, endpoint_rows(result.recorder.totals, result.duration_s))
+        wo = writer.finish(_end_row(result, doc, status, exit_code),
+                           endpoint_rows(result.recorder.totals, result.duration_s))
         stored = wo.stored
         if wo.stored:
             _say(console, f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
@@ -422,12 +414,10 @@ def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, wri
     return result, merged_result(config, parts)
 
 
-def _write_merged(store: StoreOptions, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
-                  exit_code: int) -> bool:
-    from .results import with_store
-    from .store.records import endpoint_rows
-
-    update = {
+def _end_row(result: RunResult, doc: dict[str, Any], status: str, exit_code: int) -> dict[str, Any]:
+    """The run's record at its end (``runs`` columns)."""
+    doc["exit_code"] = exit_code
+    return {
         "ended_at": dt.datetime.now(dt.timezone.utc).timestamp(),
         "status": status,
         "exit_code": exit_code,
@@ -436,6 +426,14 @@ def _write_merged(store: StoreOptions, run_id: str, result: RunResult, doc: dict
         "errors": doc["errors"],
         "summary": doc,
     }
+
+
+def _write_merged(store: StoreOptions, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
+                  exit_code: int) -> bool:
+    from .results import with_store
+    from .store.records import endpoint_rows
+
+    update = _end_row(result, doc, status, exit_code)
 
     async def go(st: Any) -> None:
         await st.finish_run(run_id, update, endpoint_rows(result.recorder.totals, result.duration_s))

@@ -30,7 +30,7 @@ from .config import RunConfig, Stage
 from .engine import RunResult
 from .errors import RunError, UsageError
 from .recorder import EndpointInterval, Recorder
-from .wire import hist_from_json
+from .wire import add_part_extras, hist_from_json
 from .workload import shape_of
 
 __all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result"]
@@ -102,31 +102,19 @@ def merge_parts(parts: list[dict[str, Any]]) -> Recorder:
                 status_codes={int(k): v for k, v in d["status_codes"].items()},
                 bytes_sent=d["bytes_sent"], bytes_received=d["bytes_received"],
                 latency=hist_from_json(d["latency"]),
-                service=hist_from_json(d["service"]) if d.get("service") else None,
-                ttfb=hist_from_json(d["ttfb"]) if d.get("ttfb") else None,
             )
             into = tot.endpoints.get(key)
             if into is None:
                 into = tot.endpoints[key] = EndpointInterval(ei.method, ei.name)
             into.merge(ei)
-            tot.overall.merge(EndpointInterval(
-                ei.method, ei.name, requests=ei.requests, errors=ei.errors, errors_by_kind=ei.errors_by_kind,
-                status_codes=ei.status_codes, bytes_sent=ei.bytes_sent, bytes_received=ei.bytes_received,
-                latency=ei.latency,
-            ))
+            tot.overall.merge(ei)
+        add_part_extras(rec, p)
         tot.iterations += p["iterations"]
         tot.dropped_iterations += p["dropped_iterations"]
         hdr.merge(tot.lag, hist_from_json(p["lag"]))
         tot.cpu_s += p["cpu_s"]
         tot.saturated_intervals += p["saturated_intervals"]
         tot.intervals = max(tot.intervals, p["intervals"])
-        for key, checks in p["checks"].items():
-            method, _, name = key.partition(" ")
-            ep = rec.endpoint(method, name)
-            for cname, (passes, fails) in checks.items():
-                tally = ep.checks.setdefault(cname, [0, 0])
-                tally[0] += passes
-                tally[1] += fails
     return rec
 
 

@@ -16,7 +16,7 @@ from . import histogram as hdr
 from .recorder import EndpointInterval, IntervalSnapshot, Recorder
 
 __all__ = ["hist_to_json", "hist_from_json", "snapshot_to_json", "snapshot_from_json",
-           "part_to_json", "merge_snapshots", "Part"]
+           "part_to_json", "merge_snapshots", "add_part_extras", "Part"]
 
 Part = dict[str, Any]
 
@@ -174,3 +174,27 @@ def part_to_json(recorder: Recorder, result: Any) -> Part:
         "duration_s": result.duration_s,
         "schedule_s": result.schedule_s,
     }
+
+
+def add_part_extras(recorder: Recorder, part: Part) -> None:
+    """Add what a part kept beyond its intervals into ``recorder``: each endpoint's
+    service-time and TTFB histograms (into the totals' endpoints) and its check tallies."""
+    tot = recorder.totals
+    for key, d in part["endpoints"].items():
+        ep = tot.endpoints.get(key)
+        if ep is None:
+            continue
+        for attr in ("service", "ttfb"):
+            if d.get(attr):
+                h = getattr(ep, attr)
+                if h is None:
+                    h = hdr.new_histogram()
+                    setattr(ep, attr, h)
+                hdr.merge(h, hist_from_json(d[attr]))
+    for key, checks in part["checks"].items():
+        method, _, name = key.partition(" ")
+        ep2 = recorder.endpoint(method, name)
+        for cname, (passes, fails) in checks.items():
+            tally = ep2.checks.setdefault(cname, [0, 0])
+            tally[0] += passes
+            tally[1] += fails
