@@ -18,6 +18,7 @@ closes, so it cannot outlive a killed parent.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -54,7 +55,7 @@ class ProcessCollectorRunner:
         stop_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not (interval_s > 0):
+        if not (math.isfinite(interval_s) and interval_s > 0):
             raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
         self.services = tuple(services)
         self.queues = tuple(queues)

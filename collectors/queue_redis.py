@@ -124,12 +124,21 @@ class RedisQueueSource(Source):
                     f"Redis stream {key!r} of queue {self.spec.label} does not exist (db {self.spec.db})."
                 ) from None
             raise
+        found = None
+        if group is not None:
+            # Read everything before any rate state moves: a failing call must not stretch the next period.
+            groups = [_pairs(g) for g in self._redis.command("XINFO", "GROUPS", key)]
+            found = next((g for g in groups if g.get("name") == group.encode()), None)
+            if found is None:
+                raise SourceFailure(
+                    f"Redis stream {key!r} has no consumer group {group!r} (queue {self.spec.label})."
+                )
         mono, ts = time.monotonic(), self._clock()
         elapsed = None if self._last_mono is None else mono - self._last_mono
         self._last_mono = mono
         added = self._added.update(_int(info.get("entries-added")))
         published = added / elapsed if added is not None and elapsed else None
-        if group is None:
+        if found is None:
             return QueueSample(
                 ts=ts,
                 queue=self.spec.label,
@@ -138,12 +147,6 @@ class RedisQueueSource(Source):
                 published_per_s=published,
             )
 
-        groups = [_pairs(g) for g in self._redis.command("XINFO", "GROUPS", key)]
-        found = next((g for g in groups if g.get("name") == group.encode()), None)
-        if found is None:
-            raise SourceFailure(
-                f"Redis stream {key!r} has no consumer group {group!r} (queue {self.spec.label})."
-            )
         lag = _int(found.get("lag"))
         pending = _int(found.get("pending"))
         entries_read = _int(found.get("entries-read"))

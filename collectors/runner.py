@@ -114,10 +114,10 @@ def deliver(batch: list[Sample], sinks: Iterable[Sink], errors: ErrorLog) -> Non
     if not batch:
         return
     for sink in sinks:
-        name = f"sink:{getattr(sink, '__qualname__', None) or type(sink).__qualname__}"
         try:
             sink(list(batch))
         except Exception as exc:
+            name = f"sink:{getattr(sink, '__qualname__', None) or type(sink).__qualname__}"
             errors.failed(name, f"{name} failed: {type(exc).__name__}: {exc}")
 
 

@@ -542,9 +542,13 @@ def import_cmd(
 
     url = _db_url(db)
     path = Path(spool_file)
-    res = import_spool(url, path)
+    res, merged = import_spool(url, path)
     state = "complete" if res.finished else "incomplete (the run did not finish; its flushed intervals are kept)"
     print(f"imported run {res.run_id} into {url.shown}: {res.intervals} intervals, {state}")
+    if merged is not None:
+        print(f"every shard of run {res.run_id} is in: merged ({merged['requests']:,} requests)")
+    elif res.sharded:
+        print(f"run {res.run_id} merges once every one of its shards is in")
     if not keep:
         path.unlink(missing_ok=True)
 

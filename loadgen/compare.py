@@ -179,8 +179,6 @@ PERCENTILES: dict[str, tuple[str, float]] = {
     "p99.9": ("p99.9", 99.9),
     "p999": ("p99.9", 99.9),
 }
-#: Canonical percentile -> key of :func:`loadgen.histogram.summarize_ms` (so figures match the summary).
-_SUMMARY_KEY = {"p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99", "p99.9": "p999"}
 
 _RATIO_KEYS = ("response_time", "error_rate", "cpu_usage", "memory_usage", "queue_length", "throughput")
 _INT_MINIMUM = {"baseline_runs": 1, "min_requests": 0}
@@ -468,9 +466,31 @@ class Comparison:
     def verdict(self) -> Literal["regression", "pass"]:
         return "regression" if self.regressions else "pass"
 
-    @property
-    def passed(self) -> bool:
-        return not self.regressions
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Comparison:
+        """Inverse of :meth:`to_json` (a comparison stored with a run's summary)."""
+        names = {f.name for f in fields(Row)}
+        rows = []
+        for r in doc.get("rows", []):
+            kw = {k: v for k, v in r.items() if k in names}
+            kw["baseline_values"] = tuple(kw.get("baseline_values") or ())
+            if kw.get("change") is None and kw.get("change_kind") == "relative" and kw.get("baseline") == 0 \
+                    and kw.get("candidate"):
+                kw["change"] = math.copysign(math.inf, kw["candidate"])  # to_json writes "from 0" as null
+            rows.append(Row(**kw))
+        th_names = {f.name for f in fields(Thresholds)}
+        return cls(
+            candidate_run_id=doc["candidate"]["run_id"],
+            candidate_version=doc["candidate"].get("app_version"),
+            baseline_run_ids=tuple(doc["baseline"]["run_ids"]),
+            baseline_version=doc["baseline"].get("app_version"),
+            scenario=doc.get("scenario"),
+            test_type=doc.get("test_type", "load"),
+            thresholds=Thresholds(**{k: v for k, v in (doc.get("thresholds") or {}).items() if k in th_names}),
+            rows=tuple(rows),
+            noise_estimate=bool(doc.get("noise_estimate", True)),
+            notes=tuple(doc.get("notes") or ()),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable document (stable key names; ``change`` is null when undefined)."""
@@ -491,15 +511,9 @@ class Comparison:
 
 
 def _latency_ms(ep: EndpointStats, percentile: str) -> float | None:
-    h = ep.latency
-    if not h.total_count:
+    if not ep.latency.total_count:
         return None
-    key = _SUMMARY_KEY.get(percentile)
-    if key is not None:
-        return hdr.summarize_ms(h)[key]
-    # Clamped into the recorded [min, max] exactly as summarize_ms does.
-    v = hdr.percentile_us(h, PERCENTILES[percentile][1])
-    return min(max(v, int(h.min_value)), int(h.max_value)) / 1000.0
+    return hdr.percentile_ms(ep.latency, PERCENTILES[percentile][1])  # equals the summary's figure
 
 
 def _error_rate(ep: EndpointStats) -> float | None:
@@ -837,9 +851,9 @@ def compare(
             or (b_req := statistics.median([r.endpoints[subject].requests for r in in_base])) < th.min_requests
         ):
             verdict = "insufficient data"
-            b_req = statistics.median([r.endpoints[subject].requests for r in in_base])
+            b_req = statistics.median([r.endpoints[subject].requests for r in in_base])  # `or` may skip it
             row_notes.append(
-                f"{c_req:,} requests in the candidate, {b_req:,g} in the baseline median;"
+                f"{c_req:,} requests in the candidate, {b_req:,.0f} in the baseline median;"
                 f" min_requests is {th.min_requests}"
             )
         elif cand is None or med is None:

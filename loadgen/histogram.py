@@ -247,11 +247,24 @@ def summarize_ms(hist: HdrHistogram) -> dict[str, float]:
         return {**{k: 0.0 for k in _SUMMARY_PERCENTILES}, "max": 0.0, "mean": 0.0, "min": 0.0}
     lo, hi = int(hist.min_value), int(hist.max_value)
     values = percentiles_us(hist, _SUMMARY_PERCENTILES.values())
-    out = {k: min(max(v, lo), hi) / 1000.0 for k, v in zip(_SUMMARY_PERCENTILES, values)}
+    out = {k: _clamp_ms(v, lo, hi) for k, v in zip(_SUMMARY_PERCENTILES, values)}
     out["max"] = hi / 1000.0
     out["mean"] = min(max(mean_us(hist), lo), hi) / 1000.0
     out["min"] = lo / 1000.0
     return out
+
+
+def _clamp_ms(value_us: int, lo: int, hi: int) -> float:
+    return min(max(value_us, lo), hi) / 1000.0
+
+
+def percentile_ms(hist: HdrHistogram, p: float) -> float:
+    """Any percentile in ms, clamped into the recorded [min, max] exactly as
+    :func:`summarize_ms` does, so it equals the summary's figure where both report one;
+    0.0 for an empty histogram."""
+    if not hist.total_count:
+        return 0.0
+    return _clamp_ms(percentile_us(hist, p), int(hist.min_value), int(hist.max_value))
 
 
 def _same_layout(a: HdrHistogram, b: HdrHistogram) -> bool:
@@ -306,6 +319,7 @@ __all__ = [
     "mean_us",
     "merge",
     "new_histogram",
+    "percentile_ms",
     "percentile_us",
     "percentiles_us",
     "record_ns",

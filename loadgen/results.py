@@ -73,11 +73,15 @@ def set_outcome(url: DatabaseURL, run_id: str, exit_code: int, summary: dict[str
     with_store(url, go)
 
 
-def import_spool(url: DatabaseURL, path: Path) -> Any:
+def import_spool(url: DatabaseURL, path: Path) -> tuple[Any, dict[str, Any] | None]:
+    """Replay a spool file; for a shard's journal that completes its run, also merge the run.
+    Returns the replay's result and the merged run's summary (or None)."""
+    from .shards import merge_if_complete
     from .store.spool import replay
 
-    async def go(store: Store) -> Any:
-        return await replay(path, store)
+    async def go(store: Store) -> tuple[Any, dict[str, Any] | None]:
+        res = await replay(path, store)
+        return res, (await merge_if_complete(store, res.run_id) if res.sharded else None)
 
     return with_store(url, go)
 
@@ -122,6 +126,38 @@ def print_runs(rows: list[dict[str, Any]], console: Console, shown: str) -> None
     console.print(t)
 
 
+async def compute_comparison(store: Store, cand: dict[str, Any], baseline_version: str,
+                             thresholds: Any) -> tuple[Any, Any, list[Any], list[dict[str, Any]]]:
+    """Compare a stored run with the last K completed runs of ``baseline_version`` (same
+    scenario and test type). Returns the comparison, the candidate's and the baseline runs'
+    stats, and the baseline runs' records. Reads only (``loadgen compare`` stores the result)."""
+    from .compare import compare
+
+    k = thresholds.baseline_runs
+    if cand["status"] == "running":
+        raise UsageError(f"run {cand['id']} has not finished; compare it once it has")
+    base_rows = await store.baseline_runs(
+        baseline_version, scenario=cand["scenario"], test_type=cand["test_type"], limit=k + 1
+    )
+    base_rows = [r for r in base_rows if r["id"] != cand["id"]][:k]
+    if not base_rows:
+        raise UsageError(
+            f"no completed runs of version {baseline_version!r} for scenario {cand['scenario']!r}, "
+            f"test type {cand['test_type']!r} in {store.shown}; run that version first"
+        )
+    baseline = [await store.run_stats(r) for r in base_rows]
+    candidate = await store.run_stats(cand)
+    return compare(baseline, candidate, thresholds, baseline_version=baseline_version), candidate, baseline, base_rows
+
+
+def regression_thresholds(thresholds: Any, baseline_runs: int | None) -> Any:
+    """The comparison's thresholds (defaults without a file), with ``--baseline-runs`` applied."""
+    from .compare import Thresholds
+
+    th = thresholds or Thresholds()
+    return dataclasses.replace(th, baseline_runs=baseline_runs) if baseline_runs is not None else th
+
+
 def run_comparison(
     url: DatabaseURL,
     *,
@@ -136,12 +172,9 @@ def run_comparison(
     """Compare a candidate run (or the latest run of a version) with the last K completed
     runs of the baseline version for the same scenario and test type; store and print
     the comparison; return it (:class:`loadgen.compare.Comparison`)."""
-    from .compare import Thresholds, compare, render
+    from .compare import render
 
-    th = thresholds or Thresholds()
-    if baseline_runs is not None:
-        th = dataclasses.replace(th, baseline_runs=baseline_runs)
-    k = th.baseline_runs
+    th = regression_thresholds(thresholds, baseline_runs)
 
     async def go(store: Store) -> Any:
         if candidate is not None:
@@ -153,19 +186,7 @@ def run_comparison(
             cand = rows[0]
         else:
             cand = await store.get_run("latest")
-        if cand["status"] == "running":
-            raise UsageError(f"run {cand['id']} has not finished; compare it once it has")
-        base_rows = await store.baseline_runs(
-            baseline_version, scenario=cand["scenario"], test_type=cand["test_type"], limit=k + 1
-        )
-        base_rows = [r for r in base_rows if r["id"] != cand["id"]][:k]
-        if not base_rows:
-            raise UsageError(
-                f"no completed runs of version {baseline_version!r} for scenario {cand['scenario']!r}, "
-                f"test type {cand['test_type']!r} in {store.shown}; run that version first"
-            )
-        baseline = [await store.run_stats(r) for r in base_rows]
-        result = compare(baseline, await store.run_stats(cand), th, baseline_version=baseline_version)
+        result, _, _, base_rows = await compute_comparison(store, cand, baseline_version, th)
         doc = result.to_json()
         head = {
             "created_at": dt.datetime.now(dt.timezone.utc).timestamp(),

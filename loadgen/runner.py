@@ -212,9 +212,10 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         if writer.db_error and writer.spool_error:
             raise RunError(f"{writer.db_error}, and {writer.spool_error}: the run would be lost, so it is not started")
         if writer.db_error:
-            _say(console, 
+            _say(
+                console,
                 f"[yellow]warning:[/yellow] {escape(writer.db_error)}; the run goes on and is spooled to "
-                f"{escape(str(store.spool_dir / (run_id + '.jsonl')))}"
+                f"{escape(str(writer.spool_path))}"
             )
         elif writer.spool_error:
             _say(console, f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
@@ -334,19 +335,23 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
     outcome = Outcome(exit_code=exit_code, summary=doc, run_id=run_id)
     stored = False
     if store.shards > 1:
-        stored = _write_merged(store, run_id, result, doc, status, exit_code)
+        from .results import with_store
+        from .shards import store_merged
+
+        with_store(store.db, lambda st: store_merged(st, run_id, result, doc, status, exit_code))  # type: ignore[arg-type]
+        stored = True
         _say(console, f"run {run_id}: all {store.shards} shards merged and stored in {escape(store.db.shown)}")  # type: ignore[union-attr]
     elif writer is not None:
-        from .store.records import endpoint_rows
+        from .store.records import endpoint_rows, run_end_row
 
-        doc["exit_code"] = exit_code
-        wo = writer.finish(_end_row(result, doc, status, exit_code),
-                           endpoint_rows(result.recorder.totals, result.duration_s))
+        end = run_end_row(result.duration_s, doc, status, exit_code, dt.datetime.now(dt.timezone.utc).timestamp())
+        wo = writer.finish(end, endpoint_rows(result.recorder.totals, result.duration_s))
         stored = wo.stored
         if wo.stored:
             _say(console, f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
         elif wo.spool_path is not None:
-            _say(console, 
+            _say(
+                console,
                 f"[yellow]the database was not reachable ({escape(wo.error or 'unknown error')}); run {run_id} "
                 f"is spooled to {escape(str(wo.spool_path))}; load it with: loadgen import "
                 f"{escape(str(wo.spool_path))} (with the same --db or LOADGEN_DB_URL)[/yellow]"
@@ -376,7 +381,8 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         set_outcome(store.db, run_id, exit_code, doc)  # type: ignore[arg-type]
     if exporter is not None and observe.metrics_grace_s > 0:
         if not quiet:
-            _say(console, 
+            _say(
+                console,
                 f"serving {exporter.url} until Prometheus scrapes the end (at most {observe.metrics_grace_s:g}s)"
             )
         exporter.linger(observe.metrics_grace_s)
@@ -387,12 +393,13 @@ def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, wri
                   console: Console) -> tuple[RunResult, RunResult | None]:
     """A shard's end: leave its part; if it is the last, merge every part into the run."""
     from .results import with_store
-    from .shards import merged_result
+    from .shards import claim_merge
     from .wire import part_to_json
 
     wo = writer.finish_shard(part_to_json(result.recorder, result))
     tot = result.recorder.totals
-    _say(console, 
+    _say(
+        console,
         f"shard {store.shard}/{store.shards} of run {run_id}: {tot.overall.requests:,} requests, "
         f"{tot.overall.errors:,} errors in {result.duration_s:.1f}s"
     )
@@ -402,44 +409,10 @@ def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, wri
             f"{wo.spool_path}: load it with loadgen import, which merges the run once every shard is in"
         )
 
-    async def claim(st: Any) -> list[dict[str, Any]] | None:
-        if not await st.claim_merge(run_id):
-            return None
-        return [r["part"] for r in await st.shard_rows(run_id)]
-
-    parts = with_store(store.db, claim)  # type: ignore[arg-type]
-    if parts is None:
+    merged = with_store(store.db, lambda st: claim_merge(st, run_id, config))  # type: ignore[arg-type]
+    if merged is None:
         _say(console, "the other shards are still running; the last one to finish merges the run")
-        return result, None
-    return result, merged_result(config, parts)
-
-
-def _end_row(result: RunResult, doc: dict[str, Any], status: str, exit_code: int) -> dict[str, Any]:
-    """The run's record at its end (``runs`` columns)."""
-    doc["exit_code"] = exit_code
-    return {
-        "ended_at": dt.datetime.now(dt.timezone.utc).timestamp(),
-        "status": status,
-        "exit_code": exit_code,
-        "duration_s": result.duration_s,
-        "requests": doc["requests"],
-        "errors": doc["errors"],
-        "summary": doc,
-    }
-
-
-def _write_merged(store: StoreOptions, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
-                  exit_code: int) -> bool:
-    from .results import with_store
-    from .store.records import endpoint_rows
-
-    update = _end_row(result, doc, status, exit_code)
-
-    async def go(st: Any) -> None:
-        await st.finish_run(run_id, update, endpoint_rows(result.recorder.totals, result.duration_s))
-
-    with_store(store.db, go)  # type: ignore[arg-type]
-    return True
+    return result, merged
 
 
 def _gate_on_baseline(gate: GateOptions, store: StoreOptions, run_id: str, stored: bool, spooled: bool,

@@ -33,7 +33,8 @@ from .recorder import EndpointInterval, Recorder
 from .wire import add_part_extras, hist_from_json
 from .workload import shape_of
 
-__all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result"]
+__all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result", "claim_merge", "store_merged",
+           "merge_if_complete"]
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 #: How long after the last registration the shards start: time for every shard's poll to see it.
@@ -148,3 +149,36 @@ def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
         exceptions=exceptions,
         warnings=warnings,
     )
+
+
+async def claim_merge(store: Any, run_id: str, config: RunConfig) -> RunResult | None:
+    """The merged run, for the one caller that finds every shard done (None for the others)."""
+    if not await store.claim_merge(run_id):
+        return None
+    return merged_result(config, [r["part"] for r in await store.shard_rows(run_id)])
+
+
+async def store_merged(store: Any, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
+                       exit_code: int) -> None:
+    """Write the merged run's results (its end record and per-endpoint rows)."""
+    import datetime as dt
+
+    from .store.records import endpoint_rows, run_end_row
+
+    end = run_end_row(result.duration_s, doc, status, exit_code, dt.datetime.now(dt.timezone.utc).timestamp())
+    await store.finish_run(run_id, end, endpoint_rows(result.recorder.totals, result.duration_s))
+
+
+async def merge_if_complete(store: Any, run_id: str) -> dict[str, Any] | None:
+    """After ``loadgen import`` of a shard's spool: if that completed the set, merge the run
+    (thresholds and comparisons are the last shard's job; run ``loadgen compare`` after)."""
+    from .summary import build_summary
+
+    run = await store.get_run(run_id)
+    result = await claim_merge(store, run_id, config_from_row(run["config"]))
+    if result is None:
+        return None
+    doc = build_summary(result, scenario=run["scenario"], host=run["host"])
+    doc.update(run_id=run_id, shards=len(await store.shard_rows(run_id)), status="completed")
+    await store_merged(store, run_id, result, doc, "completed", 0)
+    return doc

@@ -15,10 +15,11 @@ from ._version import __version__
 from .engine import RunResult
 from .recorder import EndpointInterval
 
-__all__ = ["build_summary", "write_summary", "print_summary", "summarize_samples"]
+__all__ = ["build_summary", "endpoint_summary", "write_summary", "print_summary", "summarize_samples"]
 
 
-def _endpoint(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
+def endpoint_summary(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
+    """One endpoint's part of the summary document (also the figures the store keeps per endpoint)."""
     n = ei.requests
     return {
         "method": ei.method,
@@ -42,7 +43,7 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
     c = result.config
     tot = result.recorder.totals
     dur = result.duration_s
-    overall = _endpoint(tot.overall, dur)
+    overall = endpoint_summary(tot.overall, dur)
     service, ttfb = tot.overall_timings()
     overall["service_time_ms"] = hdr.summarize_ms(service)
     overall["ttfb_ms"] = hdr.summarize_ms(ttfb)
@@ -95,7 +96,7 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
             "intervals": tot.intervals,
         },
         "warnings": result.warnings,
-        "endpoints": {k: _endpoint(v, dur) for k, v in sorted(tot.endpoints.items())},
+        "endpoints": {k: endpoint_summary(v, dur) for k, v in sorted(tot.endpoints.items())},
     }
     if result.model == "open":
         # The rate actually scheduled, counting drops: it tells whether the schedule kept up.

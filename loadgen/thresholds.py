@@ -77,8 +77,6 @@ _COMPARE = {
     "!=": lambda a, b: a != b,
 }
 
-# The statistics summarize_ms reports, under the names thresholds use for them.
-_SUMMARY_PERCENTILE_KEYS = {50.0: "p50", 90.0: "p90", 95.0: "p95", 99.0: "p99", 99.9: "p999"}
 _LATENCY_WORDS = {"avg": "mean", "mean": "mean", "min": "min", "max": "max", "med": "p50"}
 _KINDS: dict[str, Kind] = {
     "error_rate": "rate",
@@ -393,13 +391,8 @@ def _judge(t: Threshold, view: _View, recorder: Recorder, elapsed_s: float, fina
         hist = view.latency
         if not hist.total_count:
             return _no_data(t, f"no timed responses{where}", final)
-        key = _SUMMARY_PERCENTILE_KEYS.get(t.percentile) if t.percentile is not None else metric
-        if key is not None:
-            actual = view.summary[key]
-        else:
-            assert t.percentile is not None
-            us = hdr.percentile_us(hist, t.percentile)
-            actual = min(max(us, int(hist.min_value)), int(hist.max_value)) / 1000.0
+        # Percentiles clamp exactly as the summary's do, so a threshold equals the printed figure.
+        actual = hdr.percentile_ms(hist, t.percentile) if t.percentile is not None else view.summary[metric]
         return _compare(t, actual, f"{metric} = {_num(actual)} ms", final)
     if metric == "error_rate":
         n = view.requests

@@ -10,7 +10,6 @@ read, so every plotted percentile is one a histogram of those requests gives.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from loadgen import histogram as hdr
-from loadgen.compare import Comparison, RunStats, Thresholds, compare
+from loadgen.compare import Comparison, RunStats, Thresholds
 from loadgen.compare import Row as ComparisonRow
 from loadgen.errors import UsageError
 from loadgen.store import Store
@@ -410,29 +409,8 @@ async def load_run(store: Store, ref: str) -> RunData:
 
 
 def comparison_from_json(doc: dict[str, Any]) -> Comparison:
-    """A :class:`~loadgen.compare.Comparison` back from its JSON document (``Comparison.to_json``),
-    as stored in a run's summary by ``loadgen run --baseline-version``."""
-    rows = []
-    names = {f.name for f in dataclasses.fields(ComparisonRow)}
-    for r in doc.get("rows", []):
-        kw = {k: v for k, v in r.items() if k in names}
-        kw["baseline_values"] = tuple(kw.get("baseline_values") or ())
-        kw.setdefault("note", None)
-        rows.append(ComparisonRow(**kw))
-    th_names = {f.name for f in dataclasses.fields(Thresholds)}
-    th = Thresholds(**{k: v for k, v in (doc.get("thresholds") or {}).items() if k in th_names})
-    return Comparison(
-        candidate_run_id=doc["candidate"]["run_id"],
-        candidate_version=doc["candidate"].get("app_version"),
-        baseline_run_ids=tuple(doc["baseline"]["run_ids"]),
-        baseline_version=doc["baseline"].get("app_version"),
-        scenario=doc.get("scenario"),
-        test_type=doc.get("test_type", "load"),
-        thresholds=th,
-        rows=tuple(rows),
-        noise_estimate=bool(doc.get("noise_estimate", True)),
-        notes=tuple(doc.get("notes") or ()),
-    )
+    """The comparison ``loadgen run --baseline-version`` stored with a run's summary."""
+    return Comparison.from_json(doc)
 
 
 async def _stats_of(store: Store, ids: Sequence[str]) -> list[RunStats]:
@@ -465,22 +443,8 @@ async def load_comparison(
         candidate = await store.run_stats(run.run)
         return ComparisonData(comparison, candidate, await _stats_of(store, comparison.baseline_run_ids), "stored")
 
-    th = thresholds or Thresholds()
-    if baseline_runs is not None:
-        th = dataclasses.replace(th, baseline_runs=baseline_runs)
-    cand = run.run
-    if cand["status"] == "running":
-        raise UsageError(f"run {cand['id']} has not finished; compare it once it has")
-    base_rows = await store.baseline_runs(
-        baseline_version, scenario=cand["scenario"], test_type=cand["test_type"], limit=th.baseline_runs + 1
-    )
-    base_rows = [r for r in base_rows if r["id"] != cand["id"]][: th.baseline_runs]
-    if not base_rows:
-        raise UsageError(
-            f"no completed runs of version {baseline_version!r} for scenario {cand['scenario']!r}, "
-            f"test type {cand['test_type']!r} in {store.shown}; run that version first"
-        )
-    baseline = [await store.run_stats(r) for r in base_rows]
-    candidate = await store.run_stats(cand)
-    comparison = compare(baseline, candidate, th, baseline_version=baseline_version)
+    from loadgen.results import compute_comparison, regression_thresholds
+
+    th = regression_thresholds(thresholds, baseline_runs)
+    comparison, candidate, baseline, _ = await compute_comparison(store, run.run, baseline_version, th)
     return ComparisonData(comparison, candidate, baseline, "computed")

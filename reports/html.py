@@ -334,18 +334,14 @@ def _thresholds_used(th: Thresholds) -> str:
 
 
 def _baseline_table(cmp: ComparisonData) -> str:
-    p = cmp.comparison.thresholds.percentile
-    key = {"p99.9": "p999"}.get(p, p)
+    pv = cmp.comparison.thresholds.percentile_value
 
     def row(kind: str, stats: Any) -> str:
         ep = stats.endpoints.get(TOTAL)
         n = ep.requests if ep else None
         v = None
         if ep is not None and ep.latency.total_count:
-            summary = hdr.summarize_ms(ep.latency)
-            v = summary.get(key)
-            if v is None:  # p75: read as the comparison does
-                v = hdr.percentile_us(ep.latency, cmp.comparison.thresholds.percentile_value) / 1000
+            v = hdr.percentile_ms(ep.latency, pv)  # as the comparison reads it
         return (f'<tr data-run="{_e(stats.run_id)}"><th scope="row">{escape(kind)}</th>'
                 f"<td><code>{_e(stats.run_id)}</code></td><td>{_e(stats.app_version or '–')}</td>"
                 f"<td>{_e(_utc(stats.started_at))}</td><td>{fmt_count(n)}</td><td>{fmt_ms(v)}</td></tr>")
@@ -354,7 +350,7 @@ def _baseline_table(cmp: ComparisonData) -> str:
     missing = set(cmp.comparison.baseline_run_ids) - {b.run_id for b in cmp.baseline}
     note = (f'<p class="note">No longer in the store: {_e(", ".join(sorted(missing)))}.</p>' if missing else "")
     return ('<table class="runs"><thead><tr><th scope="col"></th><th scope="col">run</th><th scope="col">version</th>'
-            f'<th scope="col">started</th><th scope="col">requests</th><th scope="col">{escape(p)} (ms)</th></tr>'
+            f'<th scope="col">started</th><th scope="col">requests</th><th scope="col">{escape(cmp.comparison.thresholds.percentile)} (ms)</th></tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table>{note}')
 
 

@@ -114,3 +114,50 @@ def test_bad_shard_options_are_exit_2(args, expect):
     p = subprocess.run([sys.executable, "-m", "loadgen", "run", "--url", "http://127.0.0.1:9/", "--rate", "1",
                         *args], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and expect in p.stderr, p.stderr
+
+
+def test_importing_the_last_shards_spool_merges_the_run(pg_url, demo_target, tmp_path):
+    """A shard whose database went away at its end leaves a spool; importing it completes the set."""
+    import orjson
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loadgen", "run", "--url", demo_target.url + "/health", "--rate", "40",
+             "--run-time", "1s", "--shard", f"{i}/2", "--run-id", "late-shard", "--db", pg_url, "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, out + err
+    merged = query(pg_url, "get_run", "late-shard")["summary"]
+    run = query(pg_url, "get_run", "late-shard")
+    part1 = next(r for r in query(pg_url, "shard_rows", "late-shard") if r["shard"] == 1)["part"]
+
+    async def as_if_shard_1_never_arrived() -> None:
+        store = await open_store(pg_url)
+        try:
+            await store._execute("UPDATE runs SET status = 'running', summary = NULL WHERE id = $1", "late-shard")
+            await store._execute("DELETE FROM endpoint_results WHERE run_id = $1", "late-shard")
+            await store._execute("UPDATE run_shards SET status = 'waiting', part = NULL WHERE shard = 1")
+        finally:
+            await store.close()
+
+    asyncio.run(as_if_shard_1_never_arrived())
+    spool = tmp_path / "late-shard-shard1.jsonl"
+    begin = {k: run[k] for k in ("id", "test_type", "model", "loadgen_version", "config", "started_at", "scenario",
+                                 "host")}
+    begin["status"] = "running"
+    spool.write_bytes(
+        orjson.dumps({"op": "begin_run", "format": 1, "run": begin, "sharded": True}) + b"\n"
+        + orjson.dumps({"op": "finish_shard", "shard": 1, "part": part1}) + b"\n"
+    )
+    p = subprocess.run([sys.executable, "-m", "loadgen", "import", str(spool), "--db", pg_url],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "every shard of run late-shard is in: merged" in p.stdout
+    again = query(pg_url, "get_run", "late-shard")
+    assert again["status"] == "completed"
+    assert again["summary"]["requests"] == merged["requests"] == 40
+    assert again["summary"]["latency_ms"] == merged["latency_ms"]

@@ -25,6 +25,7 @@ __all__ = [
     "endpoint_rows",
     "resource_rows",
     "queue_rows",
+    "run_end_row",
 ]
 
 Row = dict[str, Any]
@@ -108,24 +109,16 @@ def interval_rows(snap: IntervalSnapshot, *, started_at: float, shard: int = 0) 
 
 def _endpoint_row(key: str, ei: EndpointInterval, duration_s: float,
                   service: HdrHistogram | None, ttfb: HdrHistogram | None) -> Row:
-    lat = ei.latency
-    s = hdr.summarize_ms(lat)
-    lo, hi = _extremes(lat)
-    n = ei.requests
+    from ..summary import endpoint_summary  # the same figures the summary prints
+
+    doc = endpoint_summary(ei, duration_s)
+    lo, hi = _extremes(ei.latency)
     return {
         "endpoint": key,
-        "method": ei.method,
-        "name": ei.name,
-        "requests": n,
-        "errors": ei.errors,
-        "error_rate": ei.errors / n if n else 0.0,
-        "rps": n / duration_s if duration_s > 0 else 0.0,
-        "bytes_sent": ei.bytes_sent,
-        "bytes_received": ei.bytes_received,
-        **{f"{p}_ms": s[p] for p in ("p50", "p90", "p95", "p99", "p999", "max", "mean", "min")},
-        "status_codes": {str(k): v for k, v in sorted(ei.status_codes.items())},
-        "errors_by_kind": dict(sorted(ei.errors_by_kind.items())),
-        "latency_hist": encode_hist(lat),
+        **{k: doc[k] for k in ("method", "name", "requests", "errors", "error_rate", "rps",
+                               "bytes_sent", "bytes_received", "status_codes", "errors_by_kind")},
+        **{f"{p}_ms": v for p, v in doc["latency_ms"].items()},
+        "latency_hist": encode_hist(ei.latency),
         "latency_min_us": lo,
         "latency_max_us": hi,
         "service_hist": encode_hist(service) if service is not None else None,
@@ -177,3 +170,17 @@ def queue_rows(samples: list[QueueSample], shard: int = 0) -> list[Row]:
         }
         for s in samples
     ]
+
+
+def run_end_row(duration_s: float, doc: dict[str, Any], status: str, exit_code: int, ended_at: float) -> Row:
+    """The run's record at its end (``runs`` columns); the summary document carries the exit code too."""
+    doc["exit_code"] = exit_code
+    return {
+        "ended_at": ended_at,
+        "status": status,
+        "exit_code": exit_code,
+        "duration_s": duration_s,
+        "requests": doc["requests"],
+        "errors": doc["errors"],
+        "summary": doc,
+    }

@@ -91,6 +91,7 @@ class ReplayResult:
     run_id: str
     intervals: int
     finished: bool
+    sharded: bool = False  # a shard's journal: the run merges once every shard is in
 
 
 async def replay(path: Path, store: Store) -> ReplayResult:
@@ -98,6 +99,7 @@ async def replay(path: Path, store: Store) -> ReplayResult:
     run_id: str | None = None
     intervals = 0
     finished = False
+    sharded = False
     run: Row | None = None
     for rec in _records(path):
         op = rec["op"]
@@ -120,7 +122,7 @@ async def replay(path: Path, store: Store) -> ReplayResult:
             finished = True
         elif op == "finish_shard":
             await store.finish_shard(run_id, rec["shard"], rec["part"])
-            finished = True
+            finished = sharded = True
         elif op == "comparison":
             await store.save_comparison(rec["head"], rec["rows"])
         else:
@@ -129,4 +131,4 @@ async def replay(path: Path, store: Store) -> ReplayResult:
         raise UsageError(f"{path} holds no run; it is empty or not a loadgen spool file")
     if not finished and run is not None:
         await store.finish_run(run_id, {"status": "incomplete"}, [])
-    return ReplayResult(run_id=run_id, intervals=intervals, finished=finished)
+    return ReplayResult(run_id=run_id, intervals=intervals, finished=finished, sharded=sharded)

@@ -102,8 +102,7 @@ class RunWriter:
     async def _main(self) -> None:
         self._queue = asyncio.Queue()
         try:
-            name = self.run_id if self.replace_run else f"{self.run_id}-shard{self.shard}"
-            self._spool = Spool(self.spool_dir / f"{name}.jsonl")
+            self._spool = Spool(self.spool_path)
             self._spool.append("begin_run", format=SPOOL_FORMAT, db=self.url.shown, run=self.run,
                                sharded=not self.replace_run)
         except OSError as exc:
@@ -229,6 +228,12 @@ class RunWriter:
     def finish_shard(self, part: dict[str, Any], *, timeout_s: float = 120.0) -> WriteOutcome:
         """A shard's end: its part goes to ``run_shards`` (the merge happens after)."""
         return self._finish_with("finish_shard", (part,), timeout_s)
+
+    @property
+    def spool_path(self) -> Path:
+        """This run's journal (one per shard, as shards may share a host)."""
+        name = self.run_id if self.replace_run else f"{self.run_id}-shard{self.shard}"
+        return self.spool_dir / f"{name}.jsonl"
 
     @property
     def connected(self) -> bool:
