@@ -33,8 +33,16 @@ __all__ = [
 #: Columns of a request row: intended start, sent, first byte, done (ns), code, bytes out, bytes in.
 ROW = 7
 #: Codes below 1 in the code column are transport errors; 1..999 are HTTP statuses.
-ERROR_CODES = {0: "other", -1: "connect", -2: "timeout", -3: "reset", -4: "protocol"}
+#: ``cutoff``: still in flight when the run ended (graceful stop over, or a second signal);
+#: ``too_large``: the response passed a size limit (head, body or decoded body);
+#: ``invalid_request``: the request could not be put on the wire as asked (CR/LF or
+#: non-Latin-1 in a header, a method or URL with spaces); it was never sent.
+ERROR_CODES = {
+    0: "other", -1: "connect", -2: "timeout", -3: "reset", -4: "protocol",
+    -5: "cutoff", -6: "too_large", -7: "invalid_request",
+}
 ERR_OTHER, ERR_CONNECT, ERR_TIMEOUT, ERR_RESET, ERR_PROTOCOL = 0, -1, -2, -3, -4
+ERR_CUTOFF, ERR_TOO_LARGE, ERR_INVALID_REQUEST = -5, -6, -7
 #: Added to a status the request declared expected (``expect=``): recorded, not an error.
 EXPECTED_OFFSET = 1000
 
@@ -117,6 +125,12 @@ class IntervalSnapshot:
     inflight: int = 0
     target_rate: float | None = None
     saturated: bool = False  # the generator, not the target, limited this interval
+    #: How late the engine's stall monitor fired (µs): the event loop was blocked that long.
+    stall: HdrHistogram = field(default_factory=hdr.new_histogram)
+    stalled: bool = False  # the loop stalled long enough to distort this interval's numbers
+    stall_cause: str | None = None  # the likely cause, in words, when stalled
+    #: Iterations that ended in an exception (on_start included), by task name.
+    failed_iterations: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -135,6 +149,9 @@ class Totals:
     cpu_s: float = 0.0
     saturated_intervals: int = 0
     intervals: int = 0
+    stall: HdrHistogram = field(default_factory=hdr.new_histogram)
+    stalled_intervals: int = 0
+    failed_iterations: dict[str, int] = field(default_factory=dict)
 
     def add(self, snap: IntervalSnapshot) -> None:
         for key, ep in snap.endpoints.items():
@@ -147,6 +164,9 @@ class Totals:
         self.iterations += snap.iterations
         self.dropped_iterations += snap.dropped_iterations
         hdr.merge(self.lag, snap.lag)
+        hdr.merge(self.stall, snap.stall)
+        for task, n in snap.failed_iterations.items():
+            self.failed_iterations[task] = self.failed_iterations.get(task, 0) + n
         self.intervals += 1
 
     def overall_timings(self) -> tuple[HdrHistogram, HdrHistogram]:
@@ -166,6 +186,8 @@ class Recorder:
     def __init__(self) -> None:
         self._by_method: dict[str, dict[str, Endpoint]] = {}
         self.lag_buf = array("q")  # scheduler lag of each open-model arrival, ns
+        self.stall_buf = array("q")  # lateness of each stall-monitor tick, ns (engine)
+        self.failed: dict[str, int] = {}  # task name -> failed iterations this interval
         self.iterations = 0  # iterations started this interval
         self.dropped = 0  # arrivals dropped this interval (no free slot under --max-inflight)
         self._index = 0
@@ -188,6 +210,10 @@ class Recorder:
         if ep is None:
             ep = names[name] = Endpoint(method, name)
         return ep
+
+    def fail_iteration(self, task: str) -> None:
+        """Count an iteration of ``task`` that ended in an exception (off the hot path)."""
+        self.failed[task] = self.failed.get(task, 0) + 1
 
     def endpoints(self) -> Iterable[Endpoint]:
         for names in self._by_method.values():
@@ -218,6 +244,11 @@ class Recorder:
         lag_buf, self.lag_buf = self.lag_buf, array("q")
         if lag_buf:
             hdr.record_ns(lag, lag_buf)
+        stall = hdr.new_histogram()
+        stall_buf, self.stall_buf = self.stall_buf, array("q")
+        if stall_buf:
+            hdr.record_ns(stall, stall_buf)
+        failed, self.failed = self.failed, {}
         snap = IntervalSnapshot(
             index=self._index,
             start_s=(self._last_ns - self._t0_ns) / 1e9,
@@ -227,6 +258,8 @@ class Recorder:
             iterations=self.iterations,
             dropped_iterations=self.dropped,
             lag=lag,
+            stall=stall,
+            failed_iterations=failed,
             cpu_percent=100.0 * (cpu - self._last_cpu) / wall if wall > 0 else 0.0,
         )
         self.iterations = 0
@@ -246,9 +279,10 @@ def _fold(ep: Endpoint, buf: array, check_errors: int, tot: EndpointInterval) ->
         rows = np.frombuffer(buf, dtype=np.int64).reshape(-1, ROW)
         codes = rows[:, 4]
         responded = codes > 0
-        # Latency covers every response and every timeout: a stalled target's
-        # waits must show. Refused or reset connections have no latency to speak of.
-        timed = responded | (codes == ERR_TIMEOUT)
+        # Latency covers every request that went out, whatever became of it: a
+        # stalled target's waits (timeouts, cut-offs, stalled connects) must show.
+        # Only a request that could not be built was never sent, and has none.
+        timed = codes != ERR_INVALID_REQUEST
         done = rows[:, 3]
         hdr.record_ns(ei.latency, (done - rows[:, 0])[timed])
         assert tot.service is not None and tot.ttfb is not None
