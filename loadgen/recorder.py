@@ -50,7 +50,7 @@ EXPECTED_OFFSET = 1000
 class Endpoint:
     """One request name and method: its hot-path buffer and its check tallies."""
 
-    __slots__ = ("method", "name", "key", "buf", "check_errors", "checks")
+    __slots__ = ("method", "name", "key", "buf", "check_errors", "checks", "late_errors")
 
     def __init__(self, method: str, name: str) -> None:
         self.method = method
@@ -59,6 +59,9 @@ class Endpoint:
         self.buf = array("q")
         self.check_errors = 0  # failed checks on otherwise good responses, this interval
         self.checks: dict[str, list[int]] = {}  # check name -> [passes, fails], whole run
+        # Errors found after the request's row was recorded (a body too large to decode when
+        # the scenario reads it), by kind, this interval; each is one more error, not a request.
+        self.late_errors: dict[str, int] = {}
 
     def record_check(self, name: str, ok: bool, *, count_error: bool) -> None:
         tally = self.checks.get(name)
@@ -67,6 +70,10 @@ class Endpoint:
         tally[0 if ok else 1] += 1
         if count_error:
             self.check_errors += 1
+
+    def record_late_error(self, kind: str) -> None:
+        """Count an error of ``kind`` on a request already recorded (see ``late_errors``)."""
+        self.late_errors[kind] = self.late_errors.get(kind, 0) + 1
 
 
 @dataclass
@@ -230,7 +237,10 @@ class Recorder:
         for ep in self.endpoints():
             buf, ep.buf = ep.buf, array("q")
             check_errors, ep.check_errors = ep.check_errors, 0
-            if not buf and not check_errors:
+            late = ep.late_errors
+            if late:
+                ep.late_errors = {}
+            if not buf and not check_errors and not late:
                 continue
             tot = self.totals.endpoints.get(ep.key)
             if tot is None:
@@ -238,6 +248,9 @@ class Recorder:
                     ep.method, ep.name, service=hdr.new_histogram(), ttfb=hdr.new_histogram()
                 )
             ei = _fold(ep, buf, check_errors, tot)
+            for kind, n in late.items():
+                ei.errors += n
+                ei.errors_by_kind[kind] = ei.errors_by_kind.get(kind, 0) + n
             eps[ep.key] = ei
             overall.merge(ei)
         lag = hdr.new_histogram()
