@@ -131,6 +131,85 @@ def _garbage(conn: socket.socket, req: Request) -> bool:
     return False
 
 
+# -- more misbehaviours (framing edge cases) ---------------------------------------
+
+
+def _chunked_cut(conn: socket.socket, req: Request) -> bool:
+    """A chunked body cut off by the close: the last chunk never comes."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    return False
+
+
+def _close_delimited(conn: socket.socket, req: Request) -> bool:
+    """Neither Content-Length nor chunked: the close ends the body (a complete response)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+    return False
+
+
+def _length_and_chunked(conn: socket.socket, req: Request) -> bool:
+    """Both Content-Length and chunked (request-smuggling material): not a valid response."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n0\r\n\r\n")
+    return True
+
+
+def _negative_length(conn: socket.socket, req: Request) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello")
+    return True
+
+
+def _header_without_colon(conn: socket.socket, req: Request) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nthis line has no colon\r\n\r\nok")
+    return True
+
+
+def _no_reason(conn: socket.socket, req: Request) -> bool:
+    """A status line with no reason phrase: valid (RFC 9112 section 4)."""
+    conn.sendall(b"HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok")
+    return True
+
+
+def _no_content_with_body(conn: socket.socket, req: Request) -> bool:
+    """A 204 followed by body bytes: a 204 has no body, so they are bytes nobody asked for."""
+    conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello")
+    return True
+
+
+def _switching_protocols(conn: socket.socket, req: Request) -> bool:
+    """A 101 to a request that asked for no upgrade."""
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                 b"\x81\x05hello")
+    return True
+
+
+def _endless_continue(conn: socket.socket, req: Request) -> bool:
+    """Interim responses for ever: the final response never comes."""
+    try:
+        for _ in range(10_000_000):
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 100)
+    except OSError:
+        pass
+    return False
+
+
+def _huge_length(conn: socket.socket, req: Request) -> bool:
+    """Claim 2**62 bytes of body and keep sending."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4611686018427387904\r\n\r\n")
+    block = b"w" * 65536
+    try:
+        for _ in range(1_000_000):
+            conn.sendall(block)
+    except OSError:
+        pass
+    return False
+
+
+def _bad_gzip(conn: socket.socket, req: Request) -> bool:
+    """Says gzip, sends bytes that are not."""
+    conn.sendall(ok_response(b"\x1f\x8b\x08\x00 certainly not deflate data", extra="Content-Encoding: gzip\r\n"))
+    return True
+
+
 STANDARD: dict[str, Behaviour] = {
     "/ok": _ok,
     "/stall": _stall,
@@ -143,6 +222,17 @@ STANDARD: dict[str, Behaviour] = {
     "/endless-body": _endless_body,
     "/gzip-bomb": _gzip_bomb,
     "/garbage": _garbage,
+    "/chunked-cut": _chunked_cut,
+    "/close-delimited": _close_delimited,
+    "/length-and-chunked": _length_and_chunked,
+    "/negative-length": _negative_length,
+    "/header-without-colon": _header_without_colon,
+    "/no-reason": _no_reason,
+    "/no-content-with-body": _no_content_with_body,
+    "/switching-protocols": _switching_protocols,
+    "/endless-continue": _endless_continue,
+    "/huge-length": _huge_length,
+    "/bad-gzip": _bad_gzip,
 }
 
 

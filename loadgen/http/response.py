@@ -14,10 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .limits import DEFAULT_LIMITS, Limits
+
 if TYPE_CHECKING:
     from ..recorder import Endpoint
 
-__all__ = ["Response", "Headers"]
+__all__ = ["Response", "Headers", "ResponseError", "ResponseTooLarge"]
+
+
+class ResponseError(ValueError):
+    """The body cannot be read as the response says it is (``content``, ``text``, ``json()``).
+
+    A ``ValueError``, so that code catching a ``json()`` failure keeps working.
+    The response is failed and counted as an error once, whichever of its
+    reads raised.
+    """
+
+
+class ResponseTooLarge(ResponseError):
+    """The decoded body would pass ``max_decoded_bytes`` (kind ``too_large``)."""
 
 _MISSING = object()
 
@@ -78,11 +93,54 @@ def _json_path(doc: Any, path: str) -> Any:
     return cur
 
 
+def _decode(body: bytes, enc: bytes, limit: int) -> bytes:
+    """Decompress gzip (member after member) or deflate, never past ``limit`` bytes of output."""
+    if enc == b"deflate":
+        try:
+            return _inflate(body, zlib.MAX_WBITS, "deflate", limit)
+        except ResponseTooLarge:
+            raise
+        except ResponseError:  # raw deflate without the zlib header, as some servers send
+            return _inflate(body, -zlib.MAX_WBITS, "deflate", limit)
+    return _inflate(body, 16 + zlib.MAX_WBITS, "gzip", limit)
+
+
+def _inflate(data: bytes, wbits: int, name: str, limit: int) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            d = zlib.decompressobj(wbits)
+            piece = d.decompress(data, limit - size + 1)  # at most one byte past the limit
+            size += len(piece)
+            if size > limit:
+                raise ResponseTooLarge(
+                    f"the decoded body passes the limit of {limit} bytes; raise it with --max-decoded-size"
+                )
+            out.append(piece)
+            if not d.eof:
+                raise ResponseError(f"the {name} body is cut short")
+            data = d.unused_data
+            if name != "gzip" or data[:2] != b"\x1f\x8b":  # another gzip member follows, or nothing does
+                break
+    except zlib.error as e:
+        raise ResponseError(f"the body is not valid {name} ({e})") from None
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
 class Response:
     """An HTTP response: ``status``, ``headers``, ``content``, ``text``, ``json()``.
 
     ``error`` names the transport error kind (``connect``, ``timeout``,
-    ``reset``, ``protocol``) when no response arrived; ``status`` is then 0.
+    ``reset``, ``protocol``, ``too_large`` …) when no response arrived;
+    ``status`` is then 0.
+
+    ``content`` decodes gzip and deflate a piece at a time and stops past
+    ``limits.max_decoded_bytes``: the response is then failed, one error of
+    kind ``too_large`` is counted, and every read raises
+    :class:`ResponseTooLarge`. A body that is not the gzip/deflate it claims
+    is counted once as ``protocol`` and raises :class:`ResponseError`. Both
+    are ``ValueError``.
     """
 
     __slots__ = (
@@ -98,6 +156,8 @@ class Response:
         "_endpoint",
         "_failed",
         "_encoding",
+        "_limits",
+        "_content_error",
     )
 
     def __init__(
@@ -110,6 +170,8 @@ class Response:
         endpoint: Endpoint | None,
         error: str | None = None,
         encoding: bytes | None = None,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.status = status
         self.url = url
@@ -124,6 +186,8 @@ class Response:
         # A response already counted as an error is not counted again by a failed check.
         self._failed = error is not None or status >= 400
         self._encoding = encoding
+        self._limits = limits
+        self._content_error: ResponseError | None = None
 
     @property
     def ok(self) -> bool:
@@ -138,19 +202,24 @@ class Response:
 
     @property
     def content(self) -> bytes:
-        """The body, decompressed when the server sent gzip or deflate."""
+        """The body, decompressed when the server sent gzip or deflate (see the class docstring)."""
         if self._content is None:
+            if self._content_error is not None:
+                raise self._content_error
             body = self._body
             enc = self._encoding
             if enc and body:
-                enc = enc.lower()
-                if enc == b"gzip" or enc == b"x-gzip":
-                    body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
-                elif enc == b"deflate":
+                enc = enc.strip().lower()
+                if enc in (b"gzip", b"x-gzip", b"deflate"):
                     try:
-                        body = zlib.decompress(body)
-                    except zlib.error:  # raw deflate without the zlib header, as some servers send
-                        body = zlib.decompress(body, -zlib.MAX_WBITS)
+                        body = _decode(body, enc, self._limits.max_decoded_bytes)
+                    except ResponseError as e:
+                        self._content_error = e
+                        self._failed, was_failed = True, self._failed
+                        ep = self._endpoint
+                        if ep is not None and not was_failed:  # a response already counted is not counted again
+                            ep.record_late_error("too_large" if isinstance(e, ResponseTooLarge) else "protocol")
+                        raise
             self._content = body
         return self._content
 
@@ -195,7 +264,10 @@ class Response:
                         break
         if ok and contains is not None:
             needle = contains.encode() if isinstance(contains, str) else contains
-            ok = needle in self.content
+            try:
+                ok = needle in self.content
+            except ResponseError:  # already counted as its own error
+                ok = False
         ep = self._endpoint
         if ep is not None:
             ep.record_check(name or "check", ok, count_error=not ok and not self._failed)
