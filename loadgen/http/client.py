@@ -8,53 +8,218 @@ the timer that enforces request timeouts.
 Timeouts are enforced by one sweep every 50 ms over the live connections,
 not by a timer per request: arming and cancelling a timer would cost more per
 request than the rest of the client's bookkeeping.
+
+Every request is recorded exactly once: with its status, or with the error
+kind that ended it, including ``cutoff`` when its task is cancelled before
+the response (the run ended) and ``invalid_request`` when it could not be put
+on the wire as asked (CR/LF/NUL or non-Latin-1 in a header, a method that is
+not a token, a URL with spaces or control characters): such a request is
+never sent, and why is counted in :attr:`Session.request_errors`.
+Credentials in a URL (``http://user:pw@host``) are sent as Basic auth and
+never kept in an origin's key, a host header, a response's URL or a row name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
+from base64 import b64encode
 from collections.abc import Collection, Coroutine, Mapping
 from http.cookies import SimpleCookie
 from time import perf_counter_ns
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from typing import Any, NoReturn
+from urllib.parse import unquote, urlencode, urlsplit
 
 import orjson
 
 from .._version import __version__
 from ..errors import UsageError
-from ..recorder import ERR_CONNECT, ERR_TIMEOUT, ERROR_CODES, EXPECTED_OFFSET, Recorder
+from ..recorder import (
+    ERR_CONNECT,
+    ERR_CUTOFF,
+    ERR_INVALID_REQUEST,
+    ERR_TIMEOUT,
+    ERROR_CODES,
+    EXPECTED_OFFSET,
+    Recorder,
+)
 from .connection import BareConnection, Connection
+from .limits import DEFAULT_LIMITS, Limits
 from .response import Response
 
-__all__ = ["Session", "Client", "Origin", "FixedRequest"]
+__all__ = ["Session", "Client", "Origin", "FixedRequest", "redact_url"]
 
 _SWEEP_S = 0.05
 USER_AGENT = f"loadgen/{__version__}"
+#: Distinct messages kept in :attr:`Session.request_errors`; later ones are counted under one key.
+MAX_REQUEST_ERRORS = 20
+OTHER_REQUEST_ERRORS = f"other requests that could not be sent (messages past the first {MAX_REQUEST_ERRORS})"
+
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TOKEN = re.compile(_TCHAR + "+")
+#: Header names known to be tokens: names are nearly always constants, so each is checked
+#: once per process (a set lookup per request after that); bounded, the rest checked each time.
+_NAMES_OK = {"Host", "User-Agent", "Accept", "Authorization", "Content-Type", "Cookie", "Content-Length"}
+_MAX_NAMES_OK = 1000
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Methods known to be tokens (no check needed on the hot path).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_DEFAULT_NAMES = frozenset({"User-Agent", "Accept"})
+_CONTENT_TYPE_LINES: dict[str | None, bytes] = {
+    None: b"",
+    "application/json": b"Content-Type: application/json\r\n",
+    "application/x-www-form-urlencoded": b"Content-Type: application/x-www-form-urlencoded\r\n",
+}
+#: Requests a stale keep-alive may send again (safe methods; see Client._exchange).
+_REPLAYABLE = (b"GET ", b"HEAD ", b"OPTIONS ", b"TRACE ")
+_NOT_SENT = (0, 0)
+
+
+class _Invalid(Exception):
+    """A request that cannot be put on the wire as asked; the message says why."""
+
+
+def _netloc_span(url: str) -> tuple[int, int]:
+    """Start and end of the authority part of ``url`` (0, 0 when it has none)."""
+    i = url.find("://")
+    if i < 0:
+        return 0, 0
+    start = end = i + 3
+    while end < len(url) and url[end] not in "/?#":
+        end += 1
+    return start, end
+
+
+def redact_url(url: str, mask: str = "***@") -> str:
+    """``url`` with its ``user:password@`` (if any) replaced by ``mask`` ("" drops it)."""
+    start, end = _netloc_span(url)
+    at = url.rfind("@", start, end)
+    return url if at < 0 else url[:start] + mask + url[at + 1:]
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message: control characters escaped, long text cut."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (for a row name)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _line_problem(method: str, url: str) -> str | None:
+    """Why a request line with ``method`` and ``url`` cannot be sent, or None."""
+    if method not in _METHODS and not _TOKEN.fullmatch(method):
+        return f"method {_shown(method)} is not an HTTP token"
+    if " " in url or not url.isprintable():
+        return f"URL {_shown(redact_url(url))} contains a space or a control character; percent-encode it"
+    return None
+
+
+def _explain(headers: Mapping[str, Any]) -> NoReturn:
+    """Raise _Invalid naming the first header that cannot be sent (the error path only)."""
+    for k, v in headers.items():
+        name, value = f"{k}", f"{v}"
+        if not _TOKEN.fullmatch(name):
+            raise _Invalid(f"header name {_shown(name, 40)} is not an HTTP token")
+        if _BAD_VALUE.search(value):
+            raise _Invalid(f"header {_shown(name, 40)} has CR, LF or NUL in its value")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise _Invalid(f"header {_shown(name, 40)} has a value that is not Latin-1 text") from None
+    raise _Invalid("the request's headers cannot be sent")
+
+
+def _names_ok(headers: Mapping[str, Any]) -> bool:
+    """True when every header name is a token (remembering the names found good)."""
+    for k in headers:
+        if k not in _NAMES_OK:
+            name = f"{k}"
+            if not _TOKEN.fullmatch(name):
+                return False
+            if name is k and len(_NAMES_OK) < _MAX_NAMES_OK:
+                _NAMES_OK.add(name)
+    return True
+
+
+def _lines_ok(text: str, lines: int, headers: Mapping[str, Any]) -> bool:
+    """True when ``text``, made of ``lines`` CRLF-ended lines from ``headers``, is safe to send.
+
+    A few scans at C speed: the only CR and LF are the line ends (no value can
+    smuggle in a line of its own), no NUL, and every header name is a token.
+    """
+    return (
+        text.count("\n") == lines and text.count("\r") == lines and "\0" not in text
+        and (headers.keys() <= _NAMES_OK or _names_ok(headers))
+    )
+
+
+def _fields(headers: Mapping[str, Any]) -> bytes:
+    """``headers`` as header lines, checked: _Invalid names the first that cannot be sent."""
+    lines = []
+    for k, v in headers.items():
+        lines.append(f"{k}: {v}\r\n")
+    s = "".join(lines)
+    if _lines_ok(s, len(headers), headers):
+        try:
+            return s.encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+    _explain(headers)
+
+
+def _has_authorization(headers: Mapping[str, Any]) -> bool:
+    return any(f"{k}".lower() == "authorization" for k in headers)
 
 
 class Origin:
-    """Scheme, host and port of a target, with what a connection to it needs."""
+    """Scheme, host and port of a target, with what a connection to it needs.
 
-    __slots__ = ("key", "scheme", "host", "port", "host_header", "tls")
+    ``auth``: the ``Authorization`` value (Basic) for credentials in the URL
+    (percent-decoded, as requests does), else None; nothing else keeps them.
+    ``cache_key`` tells apart origins that differ only in credentials.
+    """
+
+    __slots__ = ("key", "scheme", "host", "port", "host_header", "host_line", "tls", "auth", "cache_key")
 
     def __init__(self, url: str) -> None:
+        if " " in url or not url.isprintable():
+            # Checked before urlsplit, which silently drops tabs and newlines.
+            raise UsageError(f"URL {redact_url(url)!r} contains a space or a control character")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"URL {url!r} is not an http:// or https:// URL with a host")
+            raise UsageError(f"URL {redact_url(url)!r} is not an http:// or https:// URL with a host")
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         try:
             port = parts.port
         except ValueError:
-            raise UsageError(f"URL {url!r} has an invalid port") from None
+            raise UsageError(f"URL {redact_url(url)!r} has an invalid port") from None
         default = 443 if self.tls else 80
         self.port = port or default
         h = self.host if ":" not in self.host else f"[{self.host}]"
+        if not h.isascii():
+            try:  # an internationalised name goes on the wire in its ASCII (punycode) form
+                h = h.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise UsageError(f"URL {redact_url(url)!r} has a host name that cannot be encoded") from None
         self.host_header = h if self.port == default else f"{h}:{self.port}"
+        self.host_line = f"Host: {self.host_header}\r\n".encode("ascii")
         self.key = f"{self.scheme}://{self.host_header}"
+        self.auth: str | None = None
+        user, password = parts.username, parts.password
+        if user or password:
+            cred = f"{unquote(user or '')}:{unquote(password or '')}"
+            try:
+                raw = cred.encode("latin-1")
+            except UnicodeEncodeError:
+                raw = cred.encode()
+            self.auth = "Basic " + b64encode(raw).decode("ascii")
+        self.cache_key = self.key if self.auth is None else f"{self.key} {self.auth}"
 
 
 class Session:
@@ -67,11 +232,18 @@ class Session:
         timeout_s: float = 60.0,
         connect_timeout_s: float = 10.0,
         verify_tls: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        """``limits``: the response size limits every connection enforces (see :mod:`.limits`)."""
         self.recorder = recorder
+        self.limits = limits
         self.timeout_ns = int(timeout_s * 1e9)
         self.connect_timeout_s = connect_timeout_s
         self.connections: set[Connection] = set()
+        #: Requests that could not be sent (see the module docstring): message -> count, bounded.
+        self.request_errors: dict[str, int] = {}
+        #: Requests sent a second time after a kept-alive connection failed under them (Client._exchange).
+        self.retried = 0
         self._verify_tls = verify_tls
         self._ssl: ssl.SSLContext | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -89,6 +261,13 @@ class Session:
             self._sweeper = None
         for conn in list(self.connections):
             conn.close()
+
+    def note_request_error(self, message: str) -> None:
+        """Count a request that could not be sent, by message (at most MAX_REQUEST_ERRORS kept)."""
+        errs = self.request_errors
+        if message not in errs and len(errs) >= MAX_REQUEST_ERRORS:
+            message = OTHER_REQUEST_ERRORS
+        errs[message] = errs.get(message, 0) + 1
 
     def _sweep(self) -> None:
         now = perf_counter_ns()
@@ -113,53 +292,80 @@ class Session:
         """A new connection, or the error code of why there is none.
 
         ``bare``: a :class:`BareConnection`, which does not keep headers or body.
+        A cancelled connect (the run ended) raises CancelledError and leaves no
+        socket behind. ``asyncio.timeout``, not ``wait_for``: in Python 3.11
+        ``wait_for`` swallows a cancellation that arrives as the connect completes.
         """
         loop = asyncio.get_running_loop()
         cls = BareConnection if bare else Connection
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: cls(self.connections),
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await loop.create_connection(
+                    lambda: cls(self.connections, self.limits),
                     origin.host,
                     origin.port,
                     ssl=self.ssl_context if origin.tls else None,
-                ),
-                self.connect_timeout_s,
-            )
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                )
+        except (OSError, TimeoutError, ssl.SSLError):
             return ERR_CONNECT
         return conn  # type: ignore[return-value]
 
 
 class FixedRequest:
-    """A request whose bytes never change (ad-hoc ``--url`` mode): built once, sent many times."""
+    """A request whose bytes never change (ad-hoc ``--url`` mode): built once, sent many times.
+
+    A request that cannot be sent as given is a :class:`UsageError` (one sentence).
+    """
 
     __slots__ = ("origin", "data", "method", "endpoint", "size", "head")
 
     def __init__(self, recorder: Recorder, url: str, method: str = "GET",
                  headers: Mapping[str, str] | None = None, body: bytes = b"",
                  name: str | None = None) -> None:
+        self.method = method.upper()
+        problem = _line_problem(self.method, url)
+        if problem is not None:
+            raise UsageError(f"the --url request cannot be sent: {problem}")
         self.origin = Origin(url)
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        self.method = method.upper()
-        self.data = _build(self.method, target, self.origin.host_header,
-                           {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}, body)
+        hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}
+        if self.origin.auth is not None and not _has_authorization(hdrs):
+            hdrs["Authorization"] = self.origin.auth
+        try:
+            self.data = _build(self.method, target, self.origin.host_header, hdrs, body)
+        except _Invalid as exc:
+            raise UsageError(f"the --url request cannot be sent: {exc}") from None
         self.size = len(self.data)
         self.head = self.method == "HEAD"
         self.endpoint = recorder.endpoint(self.method, name or (parts.path or "/"))
 
 
-def _build(method: str, target: str, host_header: str, headers: Mapping[str, str], body: bytes) -> bytes:
+def _build(method: str, target: str, host_header: str, headers: Mapping[str, Any], body: bytes) -> bytes:
+    """A whole request; the method and target must have passed _line_problem. Raises _Invalid."""
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\n"]
     for k, v in headers.items():
         lines.append(f"{k}: {v}\r\n")
+    # Line ends: the request line, Host, one per header, Content-Length if any, the blank line.
+    ends = len(headers) + 3
     if body or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body)}\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1") + body
+        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+        ends += 1
+    else:
+        lines.append("\r\n")
+    head = "".join(lines)
+    if not _lines_ok(head, ends, headers):
+        _explain(headers)
+    try:
+        return head.encode("latin-1") + body
+    except UnicodeEncodeError:
+        pass
+    _fields(headers)  # raises if a header is not Latin-1
+    # Else the target holds characters past Latin-1: sent as UTF-8, as on the cached path.
+    line, _, rest = head.partition("\r\n")
+    return line.encode() + b"\r\n" + rest.encode("latin-1") + body
 
 
 class _TrackedHeaders(dict):  # type: ignore[type-arg]
@@ -206,12 +412,16 @@ class Client:
     are kept per user and sent back.
     """
 
+    _cut = _NOT_SENT  # (sent ns, bytes in) of a request whose task was cancelled; see _cut_off
+
     def __init__(self, session: Session, base_url: str | None) -> None:
         self._session = session
         self._recorder = session.recorder
+        self._limits = session.limits
         self._base = Origin(base_url) if base_url else None
         self._idle: dict[str, list[Connection]] = {}
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
+        self._url_ok = ""  # the last URL that passed _line_problem
         self.headers: dict[str, str] = _TrackedHeaders()
         self._blocks: dict[str, tuple[int, bytes]] = {}
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
@@ -255,12 +465,22 @@ class Client:
 
         ``expect``: status codes of 400 and above that this request expects
         (a 401 after logout, say): they are recorded, but not as errors.
+        A request that cannot be sent as asked (see the module docstring) is
+        not sent: it returns a Response with status 0 and error ``invalid_request``.
         """
         if files is not None:
             raise UsageError(
                 "multipart uploads (files=) are not supported by loadgen's fast HTTP client; "
                 "send a pre-encoded body with data= and a Content-Type header"
             )
+        # A method and URL written in the scenario are the same objects every time: a known
+        # method (upper case already) and the URL last checked need no check, nor upper().
+        if method not in _METHODS or url is not self._url_ok:
+            method = method.upper()
+            problem = _line_problem(method, url)
+            if problem is not None:
+                return self._invalid(method, url, name, problem)
+            self._url_ok = url
         if url[:1] == "/":
             origin = self._base
             if origin is None:
@@ -270,39 +490,71 @@ class Client:
             origin = Origin(url)
             parts = urlsplit(url)
             target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            if origin.auth is not None:
+                url = redact_url(url, "")
         path, _, _ = target.partition("?")
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params, doseq=True)
-        method = method.upper()
-        ep = self._recorder.endpoint(method, name or path)
 
-        if headers is None and json is None and data is None and not self.cookies:
-            # The common request: the user's header block is cached per origin.
-            wire = b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode(), target.encode(), self._block(origin))
-        else:
-            hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*"}
-            if self.headers:
-                hdrs.update(self.headers)
-            body = b""
-            if json is not None:
-                body = orjson.dumps(json)
-                hdrs["Content-Type"] = "application/json"
-            elif data is not None:
-                if isinstance(data, Mapping):
-                    body = urlencode(data, doseq=True).encode()
-                    hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            if headers is None and json is None and data is None and not self.cookies:
+                # The common request: the user's header block is cached per origin.
+                wire = b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode(), target.encode(), self._block(origin))
+            else:
+                body = b""
+                ctype = None
+                if json is not None:
+                    body = orjson.dumps(json)
+                    ctype = "application/json"
+                elif data is not None:
+                    if isinstance(data, Mapping):
+                        body = urlencode(data, doseq=True).encode()
+                        ctype = "application/x-www-form-urlencoded"
+                    else:
+                        body = data.encode() if isinstance(data, str) else bytes(data)
+                jar = self.cookies.get(origin.host) if self.cookies else None
+                user = self.headers
+                if not headers and not jar and (ctype is None or "Content-Type" not in user):
+                    # A plain json=/data= request: the cached block and one constant line.
+                    fields = _CONTENT_TYPE_LINES[ctype]
                 else:
-                    body = data.encode() if isinstance(data, str) else bytes(data)
-            if headers:
-                hdrs.update(headers)
-            jar = self.cookies.get(origin.host) if self.cookies else None
-            if jar:
-                hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-            wire = _build(method, target, origin.host_header, hdrs, body)
+                    # This request's own headers (later ones win, as they always have): alone
+                    # formatted and checked, unless one replaces a header of the cached block.
+                    extra: dict[str, Any] = {} if ctype is None else {"Content-Type": ctype}
+                    if headers:
+                        extra.update(headers)
+                    if jar:
+                        extra["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+                    if (
+                        user.keys().isdisjoint(extra) and _DEFAULT_NAMES.isdisjoint(extra)
+                        and (origin.auth is None or not _has_authorization(extra))
+                    ):
+                        fields = _fields(extra)
+                    else:
+                        fields = None
+                        hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **user, **extra}
+                        if origin.auth is not None and not _has_authorization(hdrs):
+                            hdrs["Authorization"] = origin.auth
+                        wire = _build(method, target, origin.host_header, hdrs, body)
+                if fields is not None:
+                    block = self._block(origin)
+                    if body or method in ("POST", "PUT", "PATCH"):
+                        wire = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s" % (
+                            method.encode(), target.encode(), block, fields, len(body), body
+                        )
+                    else:
+                        wire = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (method.encode(), target.encode(), block, fields)
+        except _Invalid as exc:
+            return self._invalid(method, url, name, str(exc))
+        ep = self._recorder.endpoint(method, name or path)
 
         t_start = self._intended or perf_counter_ns()
         self._intended = 0
-        code, conn, t_sent = await self._exchange(origin, wire, method == "HEAD")
+        try:
+            code, conn, t_sent = await self._exchange(origin, wire, method == "HEAD")
+        except asyncio.CancelledError:
+            self._cut_off(ep, t_start, len(wire))
+            raise
         if conn is None:
             now = perf_counter_ns()
             ep.buf.extend((t_start, now, now, now, code, 0, 0))
@@ -315,36 +567,79 @@ class Client:
         )
         if code <= 0:
             return Response(0, url, [], b"", (t_done - t_start) / 1e6, ep, ERROR_CODES.get(code, "other"))
-        resp = Response(code, url, conn.headers, conn.body(), (t_done - t_start) / 1e6, ep, None, conn.encoding)
+        if self._limits is DEFAULT_LIMITS:  # a keyword argument costs ~0.1 µs a call: only when needed
+            resp = Response(code, url, conn.headers, conn.body(), (t_done - t_start) / 1e6, ep, None, conn.encoding)
+        else:
+            resp = Response(code, url, conn.headers, conn.body(), (t_done - t_start) / 1e6, ep, None, conn.encoding,
+                            limits=self._limits)
         if expected:
             resp._failed = False
         if conn.has_cookies:
             self._store_cookies(origin.host, resp)
         return resp
 
+    def _invalid(self, method: str, url: str, name: str | None, problem: str) -> Response:
+        """Record a request that cannot be sent (never on the hot path): once, no latency."""
+        self._session.note_request_error(problem)
+        self._intended = 0
+        url = redact_url(url, "")
+        path = url.partition("?")[0] if url[:1] == "/" else urlsplit(url).path or "/"
+        ep = self._recorder.endpoint(_printable(method), _printable(name or path))
+        now = perf_counter_ns()
+        ep.buf.extend((now, now, now, now, ERR_INVALID_REQUEST, 0, 0))
+        return Response(0, url, [], b"", 0.0, ep, ERROR_CODES[ERR_INVALID_REQUEST])
+
+    def _cut_off(self, ep: Any, t_start: int, size: int) -> None:
+        """Record a request whose task was cancelled before its response (the run ended): as ``cutoff``.
+
+        _exchange left in ``_cut`` when it was sent (0: still connecting) and the
+        bytes received; the latency runs from the (intended) start to now.
+        """
+        t_sent, bytes_in = self._cut
+        self._cut = _NOT_SENT
+        now = perf_counter_ns()
+        ep.buf.extend((t_start, t_sent or now, now, now, ERR_CUTOFF, size if t_sent else 0, bytes_in))
+
     def _block(self, origin: Origin) -> bytes:
-        """Host, default and user headers as bytes, rebuilt only when ``headers`` changed."""
+        """Host, default and user headers as bytes, rebuilt (and checked) only when ``headers`` changed.
+
+        Raises _Invalid for a header that cannot be sent; such a block is not cached.
+        """
         h = self.headers
         version = h.version if isinstance(h, _TrackedHeaders) else -1  # a plain dict assigned by a user
-        cached = self._blocks.get(origin.key)
+        cached = self._blocks.get(origin.cache_key)
         if cached is not None and cached[0] == version >= 0:
             return cached[1]
-        lines = [f"Host: {origin.host_header}\r\n"]
-        for k, v in {"User-Agent": USER_AGENT, "Accept": "*/*", **h}.items():
-            lines.append(f"{k}: {v}\r\n")
-        block = "".join(lines).encode("latin-1")
-        self._blocks[origin.key] = (version, block)
+        hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **h}
+        if origin.auth is not None and not _has_authorization(hdrs):
+            hdrs["Authorization"] = origin.auth
+        block = origin.host_line + _fields(hdrs)
+        self._blocks[origin.cache_key] = (version, block)
         return block
 
     async def _exchange(
         self, origin: Origin, wire: bytes, head: bool, bare: bool = False
     ) -> tuple[int, Connection | None, int]:
-        """Send on an idle connection (or a new one); a stale keep-alive is retried once.
+        """Send on an idle connection (or a new one); a stale keep-alive may be retried once.
+
+        A connection already seen closed is never written to. A request is sent
+        a second time only when, as urllib3 and Go's net/http decide, that is
+        harmless: the connection had served a response before (a server may
+        close an idle keep-alive just as it is reused), it failed with no byte
+        of a response and no timeout, and the request is safe to repeat (GET,
+        HEAD, OPTIONS, TRACE without a body). Anything else (a POST above all)
+        is recorded as the error it got: the server may have processed it.
+        The request is recorded once either way; retries are counted in
+        :attr:`Session.retried`, so the server saw at most recorded + retried.
+
+        If the task is cancelled (the run ended), the connection is dropped (its
+        response will never be read) and ``_cut`` tells the caller what was sent.
 
         ``bare``: new connections keep no headers or body (ad-hoc mode, see
         :class:`BareConnection`); a client uses one kind or the other, never both.
         """
         idle = self._idle.get(origin.key)
+        t_sent = 0
         for attempt in (0, 1):
             conn = None
             while idle:
@@ -354,12 +649,21 @@ class Client:
                     break
             reused = conn is not None
             if conn is None:
-                got = await self._session.connect(origin, bare=bare)
+                try:
+                    got = await self._session.connect(origin, bare=bare)
+                except asyncio.CancelledError:
+                    self._cut = (t_sent, 0)
+                    raise
                 if isinstance(got, int):
                     return got, None, 0
                 conn = got
             t_sent = perf_counter_ns()
-            code = await conn.send(wire, t_sent + self._session.timeout_ns, head)
+            try:
+                code = await conn.send(wire, t_sent + self._session.timeout_ns, head)
+            except asyncio.CancelledError:
+                conn.close()
+                self._cut = (t_sent, conn.bytes_in)
+                raise
             if code > 0:
                 if conn.keep_alive and not conn.closed:
                     if idle is None:
@@ -369,8 +673,13 @@ class Client:
                     conn.close()
                 return code, conn, t_sent
             # The server may close an idle keep-alive connection just as we reuse it:
-            # that is not the target failing, so try once on a fresh connection.
-            if reused and attempt == 0 and conn.t_first == 0 and code != ERR_TIMEOUT:
+            # that is not the target failing, so a request it cannot have acted on
+            # is tried once more on a fresh connection (see the docstring).
+            if (
+                reused and attempt == 0 and conn.t_first == 0 and code != ERR_TIMEOUT
+                and wire.startswith(_REPLAYABLE) and wire.find(b"\r\n\r\n") == len(wire) - 4
+            ):
+                self._session.retried += 1
                 continue
             return code, conn, t_sent
         raise AssertionError("unreachable")
@@ -379,7 +688,11 @@ class Client:
         """The ad-hoc mode's request: prebuilt bytes, a bare connection, no Response, one row recorded."""
         t_start = self._intended or perf_counter_ns()
         self._intended = 0
-        code, conn, t_sent = await self._exchange(req.origin, req.data, req.head, not req.head)
+        try:
+            code, conn, t_sent = await self._exchange(req.origin, req.data, req.head, not req.head)
+        except asyncio.CancelledError:
+            self._cut_off(req.endpoint, t_start, req.size)
+            raise
         if conn is None:
             now = perf_counter_ns()
             req.endpoint.buf.extend((t_start, now, now, now, code, 0, 0))
