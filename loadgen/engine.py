@@ -14,6 +14,13 @@ tick adds (or retires) users to follow the target user count.
 Every second :meth:`Recorder.snapshot` closes an interval and the engine
 hands the snapshot to its sinks (the live display, later the store and the
 metrics endpoint).
+
+A run always ends: a stall monitor and a watchdog thread (:mod:`loadgen.stall`)
+stop it when the schedule, a signal or the deadline says so even while a
+scenario blocks the loop; users still busy when the graceful stop is over are
+cancelled (their requests are recorded as ``cutoff``) and those that ignore the
+cancellation are abandoned, so ``run()`` returns within run time + graceful
+stop + a few seconds whatever the scenario or the target does.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import random
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -33,9 +42,12 @@ from typing import Any
 
 from . import histogram as hdr
 from .config import RunConfig
+from .errors import EXIT_RUN
 from .http.client import Client, FixedRequest, Session
+from .http.limits import Limits
 from .recorder import IntervalSnapshot, Recorder
 from .scenario import Scenario, TaskSet
+from .stall import StallMonitor, StopRun, Watchdog
 from .workload import Phase, Shape, arrival_times, level_at, shape_of
 
 __all__ = ["Engine", "RunResult", "AdHocRequest", "Sink"]
@@ -49,6 +61,36 @@ _TICK_S = 0.001  # the open-model scheduler's finest wake-up
 SATURATED_CPU_PERCENT = 95.0
 SATURATED_LAG_MS = 10.0
 SATURATED_BUSY_LAG_MS = 2.0
+#: An interval is "stalled" when the loop was blocked this long at least once: every request
+#: in flight then was charged up to that much of the generator's own delay. 30 ms is 30 times
+#: uvloop's timer resolution and well above OS scheduling noise on a busy machine, and it is
+#: the order of what a burst of a few thousand requests or one ``time.sleep`` costs the loop.
+STALL_MS = 30.0
+#: After the graceful stop, how long cancelled users get to finish (twice: a cancelled user's
+#: on_stop may start a request of its own), before a user that ignores cancellation is abandoned.
+_CANCEL_WAIT_S = 1.0
+#: The open model starts users before the clock; it waits at most this for their connects and
+#: on_start (a target that never accepts must not delay the start by the connect timeout).
+_PREALLOCATE_WAIT_S = 2.0
+#: The watchdog interrupts the main thread when the loop has not ticked for this long while the
+#: run should be ending (a signal, the schedule's end, the graceful stop's end).
+_UNRESPONSIVE_NS = 500_000_000
+#: Last resort (CLI only): a scenario that swallows every interruption and holds the loop this
+#: long past the graceful stop ends the process, without a summary, rather than never.
+_GIVE_UP_NS = 10_000_000_000
+_SIGNAL_EXITS = (SystemExit, KeyboardInterrupt, StopRun)
+#: Likely causes of a stalled interval (IntervalSnapshot.stall_cause); a blocking call is named.
+_CAUSE_BLOCKING = "a blocking call in the scenario"
+_CAUSE_BURST = "a burst: many users sent in the same instant, more than the loop could send in time"
+_CAUSE_CPU = "CPU: the generator's core was saturated"
+_CAUSE_OWN = "the generator's own work once a second (interval snapshot and results sinks)"
+_YIELD_EVERY = 64  # closed users without think time yield to the loop once every this many iterations
+
+
+def _quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The closed loop's handler: users abandoned for ignoring cancellation were warned about."""
+    if "Task was destroyed" not in str(context.get("message", "")):
+        loop.default_exception_handler(context)
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,9 @@ class RunResult:
     broke_at: dict[str, Any] | None
     exceptions: dict[str, int]
     warnings: list[str]
+    #: Why the run ended when it was not its schedule: "signal", "abort-on-fail", "stress step broke",
+    #: "scenario raised SystemExit at FILE:LINE", "deadline"; None when the schedule ended it.
+    stop_reason: str | None = None
 
 
 class _Slot:
@@ -128,10 +173,13 @@ class Engine:
         self.adhoc = adhoc
         self.sinks = list(sinks or [])
         self.handle_signals = handle_signals
-        self.recorder = Recorder()
+        self.recorder = Recorder(max_names=config.max_names)
+        limits = Limits(max_head_bytes=config.max_head_bytes, max_body_bytes=config.max_body_bytes,
+                        max_decoded_bytes=config.max_decoded_bytes)
         self.session = Session(
-            self.recorder, timeout_s=config.timeout_s, connect_timeout_s=config.connect_timeout_s
+            self.recorder, timeout_s=config.timeout_s, connect_timeout_s=config.connect_timeout_s, limits=limits
         )
+        self.stop_reason: str | None = None
         self.shape = self._shape()
         self.model = config.model
         self._max_inflight = max(1, self._share(config.max_inflight))
@@ -163,6 +211,14 @@ class Engine:
         self._interval_handle: asyncio.Handle | None = None
         self._host = config.host or (scenario.host if scenario else None)
         self._scenario_file = str(Path(scenario.path).resolve()) if scenario else ""
+        self._monitor: StallMonitor | None = None
+        self._watchdog: Watchdog | None = None
+        self._signal_ns = 0  # a signal the loop has not handled yet, since (perf_counter_ns)
+        self._overdue = False
+        self._finished = False
+        self._abandoned = 0  # users that ignored cancellation, left behind at the end
+        self._stall_causes: dict[str, int] = {}  # cause -> stalled intervals
+        self._own_work_ns = 0  # how long the last interval's snapshot and sinks held the loop
 
     # -- shape ------------------------------------------------------------
     def _share(self, total: int) -> int:
@@ -179,16 +235,52 @@ class Engine:
         try:
             import uvloop
 
-            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+            loop = uvloop.new_event_loop()
         except ImportError:  # pragma: no cover - uvloop is a dependency
-            runner = asyncio.Runner()
-        with runner:
-            return runner.run(self.run_async())
+            loop = asyncio.new_event_loop()
+        # Not asyncio.run or Runner: at exit they cancel every task left and wait for it
+        # without a bound, so a scenario that swallows CancelledError would keep the process
+        # alive for ever. run_async gives each user a bounded chance; the rest are abandoned.
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(self.run_async())
+        finally:
+            try:
+                if not self._abandoned:  # running the loop again would resume them
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.set_exception_handler(_quiet_abandoned)
+                asyncio.set_event_loop(None)
+                loop.close()
 
     async def run_async(self) -> RunResult:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._done = asyncio.Event()
+        old_handlers = self._install_signals()
+        try:
+            return await self._run(loop)
+        finally:
+            self._finished = True
+            if self._watchdog is not None:
+                self._watchdog.stop()
+            for sig, old in old_handlers.items():
+                signal.signal(sig, old)
+
+    def _install_signals(self) -> dict[int, Any]:
+        """SIGINT/SIGTERM handlers at the Python level, not the loop's: they run even while a
+        scenario blocks the loop, and tell the watchdog to break the blocking call."""
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._py_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _py_signal(self, signum: int, frame: Any) -> None:
+        if not self._signal_ns:
+            self._signal_ns = perf_counter_ns()
+        self._loop.call_soon_threadsafe(self._on_signal)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop) -> RunResult:
         if self.scenario is not None:
             for ts in self.scenario.task_sets:
                 wt = ts.user_class.wait_time
@@ -198,12 +290,6 @@ class Engine:
             a = self.adhoc
             assert a is not None
             self._fixed = FixedRequest(self.recorder, a.url, a.method, a.headers, a.body)
-        if self.handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(sig, self._on_signal)
-                except (NotImplementedError, RuntimeError):  # not the main thread
-                    pass
         self.session.start()
         if self.model == "open":
             await self._preallocate()
@@ -214,6 +300,12 @@ class Engine:
         self.recorder.start(t0)
         self._schedule_end_ns = t0 + int(self.shape.duration_s * 1e9)
         self._interval_handle = loop.call_later(_INTERVAL_S, self._interval, 1)
+        self._monitor = StallMonitor(loop, self.recorder)
+        self._monitor.start()
+        self._watchdog = Watchdog(
+            self._monitor, self._scenario_file, self.scenario.path if self.scenario else "", self._watch
+        )
+        self._watchdog.start()
         if self.model == "open":
             self._arrivals = arrival_times(
                 self.shape.stages, poisson=self.config.arrival == "poisson", seed=self._seed
@@ -234,15 +326,12 @@ class Engine:
             await self._done.wait()
             await self._drain()
         finally:
+            self._finished = True  # users left now are abandoned; the watchdog stands down
+            self._monitor.stop()
+            self._watchdog.stop()
             for h in (self._interval_handle, self._end_handle, self._tick_handle, self._user_handle):
                 if h is not None:
                     h.cancel()
-            if self.handle_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    try:
-                        loop.remove_signal_handler(sig)
-                    except (NotImplementedError, RuntimeError):
-                        pass
         t_end = perf_counter_ns()
         snap = self.recorder.snapshot(t_end)  # the last, partial interval
         self._emit(snap)
@@ -261,6 +350,7 @@ class Engine:
             broke_at=self.broke_at,
             exceptions=self.exceptions,
             warnings=self._final_warnings(),
+            stop_reason=self.stop_reason,
         )
 
     _stop_ns = 1 << 62
@@ -289,6 +379,9 @@ class Engine:
         self._done.set()
 
     def _on_signal(self) -> None:
+        self._signal_ns = 0
+        if self.stop_reason is None:
+            self.stop_reason = "signal"
         if self._stopping:
             self.cancel_all()  # a second Ctrl-C: stop now
             return
@@ -296,8 +389,50 @@ class Engine:
 
     def interrupt(self) -> None:
         """Stop gracefully, marking the run interrupted (Ctrl-C, or a coordinator's stop)."""
+        if self.stop_reason is None and not self._stopping:
+            self.stop_reason = "signal"
         self._interrupted = True
         self.stop()
+
+    def _deadline_stop(self) -> None:
+        """The watchdog's: the schedule's end timer did not fire on time (a blocked loop)."""
+        if self.model == "open" and not self._stopping and self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick()  # every arrival due is dispatched or dropped first: the count stays exact
+        if not self._stopping:
+            if self.stop_reason is None:
+                self.stop_reason = "deadline"
+            self.stop()
+
+    def _watch(self, now: int, stale: int) -> str | None:
+        """Called by the watchdog thread every 20 ms: a reason to break the main thread out of
+        what holds the loop (``stale`` ns without a tick), or None. Reads state, queues calls."""
+        if self._finished:
+            return None
+        held = stale > _UNRESPONSIVE_NS
+        if self.handle_signals and stale > _GIVE_UP_NS:
+            base = self._stop_ns if self._stopping else self._schedule_end_ns
+            if self._signal_ns:  # a signal the held loop never saw counts as the stop
+                base = min(base, self._signal_ns)
+            if now > base + int(self.config.graceful_stop_s * 1e9) + _GIVE_UP_NS:
+                os.write(2, b"loadgen: the scenario holds the event loop and ignores every interruption "
+                            b"(it catches BaseException); exiting without a summary\n")
+                os._exit(EXIT_RUN)
+        if self._signal_ns and now - self._signal_ns > _UNRESPONSIVE_NS:
+            return "signal" if held else None
+        if not self._stopping:
+            if now < self._schedule_end_ns + 1_000_000_000:
+                return None
+            if not self._overdue:
+                self._overdue = True
+                self._loop.call_soon_threadsafe(self._deadline_stop)
+        elif now < self._stop_ns + int(self.config.graceful_stop_s * 1e9) + _UNRESPONSIVE_NS:
+            return None
+        if not held:
+            return None
+        if self.stop_reason is None:
+            self.stop_reason = "deadline"
+        return "deadline"
 
     def cancel_all(self) -> None:
         """Stop at once: cancel every user, in flight or not."""
@@ -307,16 +442,31 @@ class Engine:
             t.cancel()
 
     async def _drain(self) -> None:
+        """Let busy users finish for the graceful stop; then cancel them (a request in flight
+        records itself as ``cutoff``) and wait for that, so their rows are in before the
+        final snapshot; users that ignore cancellation are abandoned, never waited for."""
         if not self._tasks:
             return
         _, pending = await asyncio.wait(list(self._tasks), timeout=self.config.graceful_stop_s)
-        for t in pending:
-            t.cancel()
+        if not pending:
+            return
+        busy = len(pending)
+        # Twice: a cancelled user's on_stop may start a request of its own.
+        for _ in range(2):
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+            if not pending:
+                break
+        self.warnings.append(
+            f"{busy} user(s) were still busy after the graceful stop "
+            f"of {self.config.graceful_stop_s:g}s and were cancelled"
+        )
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            self._abandoned = len(pending)
             self.warnings.append(
-                f"{len(pending)} user(s) were still busy after the graceful stop "
-                f"of {self.config.graceful_stop_s:g}s and were cancelled"
+                f"{len(pending)} user(s) ignored cancellation and were abandoned: a scenario that "
+                "catches asyncio.CancelledError (or BaseException) must raise it again"
             )
 
     # -- users ------------------------------------------------------------
@@ -351,6 +501,28 @@ class Engine:
         key = f"{where}{type(exc).__name__}: {exc}"
         self.exceptions[key] = self.exceptions.get(key, 0) + 1
 
+    def _failed(self, ts: TaskSet, fn: Any, exc: Exception) -> None:
+        """An iteration ended in an exception: counted per task (only on failure)."""
+        self._exception(exc)
+        self.recorder.fail_iteration(f"{ts.user_class.__name__}.{getattr(fn, '__name__', 'task')}")
+
+    def _escape(self, exc: BaseException) -> None:
+        """A scenario raised SystemExit or KeyboardInterrupt: end the run cleanly, naming where.
+
+        A :class:`StopRun` is the watchdog breaking a blocking call: what comes next (stop,
+        cancel) is already queued on the loop, and the user that held it just ends.
+        """
+        if isinstance(exc, StopRun):
+            return
+        if self.stop_reason is None:
+            line = None
+            for fr in traceback.extract_tb(exc.__traceback__):
+                if fr.filename == self._scenario_file:
+                    line = fr.lineno
+            where = self.scenario.path if self.scenario is not None else "?"
+            self.stop_reason = f"scenario raised {type(exc).__name__} at {where}" + (f":{line}" if line else "")
+        self.interrupt()
+
     async def _start_user(self, user: Any) -> bool:
         if isinstance(user, _FixedUser):
             return True
@@ -361,10 +533,15 @@ class Engine:
             raise
         except Exception as exc:
             self._exception(exc)
+            self.recorder.fail_iteration(f"{type(user).__name__}.on_start")
+            return False
+        except _SIGNAL_EXITS as exc:
+            self._escape(exc)
             return False
 
     async def _stop_user(self, user: Any) -> None:
-        if isinstance(user, _FixedUser):
+        if isinstance(user, _FixedUser) or self._finished:
+            # Finished: an abandoned user closed at garbage collection must not suspend.
             user.client.close()
             return
         try:
@@ -373,6 +550,8 @@ class Engine:
             pass
         except Exception as exc:
             self._exception(exc)
+        except _SIGNAL_EXITS as exc:
+            self._escape(exc)
         finally:
             user.client.close()
 
@@ -427,29 +606,41 @@ class Engine:
                     self._retire -= 1
                 return
             wait = ts.user_class.wait_time
+            spins = 0
             while not self._stopping:
                 if self._retire:
                     self._retire -= 1
                     break
                 rec.iterations += 1
                 self.inflight += 1
+                fn = ts.pick(user.random)
                 try:
-                    await ts.pick(user.random)(user)
+                    await fn(user)
                 except Exception as exc:  # CancelledError is not an Exception: it passes
-                    self._exception(exc)
+                    self._failed(ts, fn, exc)
+                    spins = _YIELD_EVERY - 1  # it may have raised before its first await
+                except _SIGNAL_EXITS as exc:
+                    self._escape(exc)
+                    return
                 finally:
                     self.inflight -= 1
-                if wait is not None and not self._stopping:
-                    delay = wait(user)
-                    if delay > 0:
-                        self._sleeping.add(me)  # type: ignore[arg-type]
-                        try:
-                            await asyncio.sleep(delay)
-                        except asyncio.CancelledError:
-                            if not (self._stopping or self._retire):
-                                raise
-                        finally:
-                            self._sleeping.discard(me)  # type: ignore[arg-type]
+                delay = wait(user) if wait is not None and not self._stopping else 0
+                if delay > 0:
+                    self._sleeping.add(me)  # type: ignore[arg-type]
+                    try:
+                        await asyncio.sleep(delay)
+                    except asyncio.CancelledError:
+                        if not (self._stopping or self._retire):
+                            raise
+                    finally:
+                        self._sleeping.discard(me)  # type: ignore[arg-type]
+                else:
+                    # Without think time, a task that never suspends (it raises or returns
+                    # before any await) would hold the loop for ever: yield now and then.
+                    spins += 1
+                    if spins >= _YIELD_EVERY:
+                        spins = 0
+                        await asyncio.sleep(0)
         finally:
             self.users -= 1
             await self._stop_user(user)
@@ -518,10 +709,24 @@ class Engine:
                 return
             fixed = self._fixed
             if fixed is not None:
-                await user.client.preconnect(fixed.origin, bare=not fixed.head)
+                try:
+                    await user.client.preconnect(fixed.origin, bare=not fixed.head)
+                except asyncio.CancelledError:
+                    user.client.close()
+                    raise
+            if self._stopping:
+                await self._stop_user(user)
+                return
             self._spawn(self._open_user(_Slot(user), ts, None, started=True))
 
-        await asyncio.gather(*(one() for _ in range(n)))
+        tasks = [self._loop.create_task(one()) for _ in range(n)]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=_PREALLOCATE_WAIT_S)
+            for t in pending:
+                # A target slow to accept: these users join when they can, and the end of
+                # the run cancels them like any busy user (they are not users yet).
+                self._tasks.add(t)
+                t.add_done_callback(self._tasks.discard)
         await asyncio.sleep(0)  # let every new user reach its idle wait
 
     async def _open_user(self, slot: _Slot, ts: TaskSet | None, intended: int | None, started: bool = False) -> None:
@@ -543,15 +748,27 @@ class Engine:
                     if intended < 0:
                         break
                 client._intended = intended
-                try:
-                    if ts is None:
+                if ts is None:
+                    try:
                         await client.send_fixed(fixed)  # type: ignore[arg-type]
-                    else:
-                        await ts.pick(user.random)(user)
-                except Exception as exc:  # CancelledError is not an Exception: it passes
-                    self._exception(exc)
-                finally:
-                    self.inflight -= 1
+                    except Exception as exc:  # CancelledError is not an Exception: it passes
+                        self._exception(exc)
+                    except _SIGNAL_EXITS as exc:
+                        self._escape(exc)
+                        break
+                    finally:
+                        self.inflight -= 1
+                else:
+                    fn = ts.pick(user.random)
+                    try:
+                        await fn(user)
+                    except Exception as exc:  # CancelledError is not an Exception: it passes
+                        self._failed(ts, fn, exc)
+                    except _SIGNAL_EXITS as exc:
+                        self._escape(exc)
+                        break
+                    finally:
+                        self.inflight -= 1
                 if self._stopping:
                     break
                 intended = None
@@ -561,10 +778,13 @@ class Engine:
 
     # -- intervals ------------------------------------------------------------
     def _interval(self, k: int) -> None:
-        snap = self.recorder.snapshot()
+        t = perf_counter_ns()
+        snap = self.recorder.snapshot(t)
         self._emit(snap)
-        # Align to the run's start so intervals do not drift.
+        # The generator's own once-a-second work holds the loop too; the stall it causes
+        # shows in the next interval, which names it rather than blaming a burst.
         due = self._t0 + int((k + 1) * _INTERVAL_S * 1e9)
+        self._own_work_ns = perf_counter_ns() - t
         self._interval_handle = self._loop.call_later(
             max(0.0, (due - perf_counter_ns()) / 1e9), self._interval, k + 1
         )
@@ -590,13 +810,41 @@ class Engine:
         snap.saturated = saturated
         if saturated:
             self.recorder.totals.saturated_intervals += 1
+        self._mark_stall(snap, busy)
         self._check_phase(snap)
-        for sink in self.sinks:
+        stopping = self._stopping
+        for sink in list(self.sinks):
             try:
                 sink(snap, self)
             except Exception as exc:  # a broken display must not end a run
                 self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
                 self.sinks.remove(sink)
+        if self._stopping and not stopping and self.stop_reason is None:
+            aborted = any(getattr(s, "aborted", None) is not None for s in self.sinks)
+            self.stop_reason = "abort-on-fail" if aborted else "stopped by a results sink"
+
+    def _mark_stall(self, snap: IntervalSnapshot, busy: bool) -> None:
+        """Mark an interval whose loop stalled long enough to distort latencies, with the likely cause."""
+        blocked = self._watchdog.take_blocked() if self._watchdog is not None else {}
+        h = snap.stall
+        if not h.total_count or h.get_max_value() < STALL_MS * 1000:
+            self._own_work_ns = 0
+            return
+        snap.stalled = True
+        self.recorder.totals.stalled_intervals += 1
+        own, self._own_work_ns = self._own_work_ns, 0
+        if blocked:
+            cause = f"{_CAUSE_BLOCKING}: {max(blocked, key=blocked.__getitem__)}"
+        elif own >= 0.8 * h.get_max_value() * 1000:
+            cause = _CAUSE_OWN
+        elif busy:
+            cause = _CAUSE_CPU
+        else:
+            # The loop was late but never held by one call, its core not saturated over the
+            # second: many users sent in the same instant and the loop needed that long.
+            cause = _CAUSE_BURST
+        snap.stall_cause = cause
+        self._stall_causes[cause] = self._stall_causes.get(cause, 0) + 1
 
     def _check_phase(self, snap: IntervalSnapshot) -> None:
         """For stress runs: evaluate each step as it ends; stop at the first that breaks."""
@@ -623,6 +871,8 @@ class Engine:
         elif p95 > self.config.break_p95_ms:
             reason = f"p95 {p95:.1f} ms > {self.config.break_p95_ms:g} ms"
         if reason:
+            if self.stop_reason is None and not self._stopping:
+                self.stop_reason = "stress step broke"
             self.broke_at = {
                 "step": self._phase_i + 1,
                 "phase": phase.name,
@@ -638,14 +888,51 @@ class Engine:
     def _final_warnings(self) -> list[str]:
         w = list(self.warnings)
         tot = self.recorder.totals
+        blocking = any(c.startswith(_CAUSE_BLOCKING) for c in self._stall_causes)
         if tot.saturated_intervals:
             lag = tot.lag
             lag_p99 = hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0
+            if blocking:
+                advice = "a blocking call in the scenario held the loop (see below)"
+            elif tot.dropped_iterations and lag_p99 <= SATURATED_LAG_MS:
+                # Arrivals started on time but found every slot busy: the target is slower
+                # than the rate needs, not the generator short of CPU.
+                advice = (f"all {self._max_inflight} slots were busy: the target answers slower than the "
+                          "rate needs; raise --max-inflight")
+            else:
+                advice = "add --workers or machines"
             w.append(
                 f"the generator itself was the bottleneck in {tot.saturated_intervals} of "
                 f"{tot.intervals} interval(s) (dropped iterations {tot.dropped_iterations}, "
                 f"dispatch lag p99 {lag_p99:.1f} ms, or its CPU at {SATURATED_CPU_PERCENT:.0f} % "
-                "of a core): its numbers are suspect; add --max-inflight, workers or machines"
+                f"of a core): its numbers are suspect; {advice}"
             )
+        if self._stall_causes:
+            worst = tot.stall.get_max_value() / 1000 if tot.stall.total_count else 0.0
+            causes: dict[str, int] = {}
+            places = sorted((c for c in self._stall_causes if c.startswith(_CAUSE_BLOCKING)),
+                            key=lambda c: -self._stall_causes[c])
+            for cause, n in self._stall_causes.items():
+                if cause.startswith(_CAUSE_BLOCKING):  # one warning for every blocking place
+                    cause = places[0] + (f" (and {len(places) - 1} more place(s))" if len(places) > 1 else "")
+                causes[cause] = causes.get(cause, 0) + n
+            for cause, n in sorted(causes.items(), key=lambda kv: -kv[1]):
+                if cause.startswith(_CAUSE_BLOCKING):
+                    advice = ("use await asyncio.sleep() and the user's self.client instead of blocking "
+                              "calls (time.sleep, requests, a synchronous driver)")
+                elif cause == _CAUSE_BURST:
+                    advice = ("spread the users' think time (between() rather than constant()), "
+                              "run fewer users, or add --workers")
+                elif cause == _CAUSE_OWN:
+                    advice = "name requests so fewer endpoint rows are kept (name=, --max-names), or add --workers"
+                else:
+                    advice = "add --workers or machines"
+                w.append(
+                    f"the event loop stalled (up to {worst:.0f} ms) in {n} of {tot.intervals} interval(s), "
+                    f"likely cause {cause}: latencies then include the generator's own delay; {advice}"
+                )
+        errors = getattr(self.session, "request_errors", None) or {}
+        for msg, n in errors.items():
+            w.append(f"{n} request(s) were not sent: {msg}")
         return w
 

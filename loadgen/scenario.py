@@ -203,9 +203,12 @@ def load_scenario(file: str | Path) -> Scenario:
         raise ScenarioError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}") from None
     except ScenarioError as exc:
         raise ScenarioError(f"{_where(path, exc).replace(str(path), str(shown))}: {exc}") from None
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        # SystemExit or KeyboardInterrupt at import (an exit() left in, a stray raise) would end
+        # the process with a traceback or a silent exit 0: it is a broken scenario like any other.
         where = _where(path, exc).replace(str(path), str(shown))
-        raise ScenarioError(f"{where}: {type(exc).__name__}: {exc}") from None
+        detail = f": {exc}" if str(exc) else ""
+        raise ScenarioError(f"{where}: {type(exc).__name__}{detail} raised while loading the scenario") from None
     finally:
         if added:
             try:
