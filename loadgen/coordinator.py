@@ -29,7 +29,7 @@ import orjson
 from .config import RunConfig
 from .engine import AdHocRequest, RunResult, Sink
 from .errors import RunError, ScenarioError
-from .recorder import IntervalSnapshot, Recorder
+from .recorder import DEFAULT_MAX_NAMES, IntervalSnapshot, Recorder
 from .wire import add_part_extras, merge_snapshots, snapshot_from_json
 from .workload import Shape, level_at, shape_of
 
@@ -100,7 +100,8 @@ class Coordinator:
         self.sinks = list(sinks or [])
         self.on_worker_failure = on_worker_failure
         self.handle_signals = handle_signals
-        self.recorder = Recorder()
+        # Each worker caps its names; the cap applies again to their union.
+        self.recorder = Recorder(max_names=getattr(config, "max_names", DEFAULT_MAX_NAMES))
         self.warnings: list[str] = []
         self.model = config.model
         self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
@@ -218,9 +219,12 @@ class Coordinator:
 
     def _emit(self, snap: IntervalSnapshot) -> None:
         tot = self.recorder.totals
+        self.recorder.fold_snapshot(snap)
         tot.add(snap)
         if snap.saturated:
             tot.saturated_intervals += 1
+        if snap.stalled:
+            tot.stalled_intervals += 1
         for sink in list(self.sinks):
             try:
                 sink(snap, self)
@@ -303,7 +307,12 @@ class Coordinator:
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
+        extra: dict[str, Any] = {}
+        if "stop_reason" in getattr(RunResult, "__dataclass_fields__", {}):
+            reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
+            extra["stop_reason"] = "signal" if interrupted and reason is None else reason
         return RunResult(
+            **extra,
             recorder=self.recorder,
             config=self.config,
             shape=self.shape,

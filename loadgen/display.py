@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from . import histogram as hdr
@@ -75,7 +76,7 @@ class LiveDisplay:
     def _line(self, snap: IntervalSnapshot, engine: Engine) -> str:
         rps, _ = self._rates(snap)
         target = f" target {snap.target_rate:,.0f}/s," if snap.target_rate is not None else ""
-        sat = " SATURATED" if snap.saturated else ""
+        sat = (" SATURATED" if snap.saturated else "") + (" STALLED" if snap.stalled else "")
         return (
             f"[{snap.end_s:6.1f}s/{self.duration_s:.0f}s] {rps:,.0f} req/s,{target} "
             f"p95 {self._p95_ms():.1f} ms, errors {self._errors:,}, users {snap.users}, "
@@ -99,4 +100,7 @@ class LiveDisplay:
         t.add_row("generator CPU", f"{snap.cpu_percent:.0f} %")
         if snap.saturated:
             t.add_row("[red]warning[/red]", "[red]the generator is saturated: numbers are suspect[/red]")
+        if snap.stalled:
+            cause = f" ({escape(snap.stall_cause)})" if snap.stall_cause else ""
+            t.add_row("[red]stall[/red]", f"[red]the event loop stalled: numbers are suspect{cause}[/red]")
         return t

@@ -48,9 +48,61 @@ _MAX_EXACT_FLOAT_INT = 2**53
 IntValues = array.array | np.ndarray | memoryview | Sequence[int]
 
 
+# Memory: a histogram covering the whole range (1 µs to a day) holds 28,672 counters of
+# 8 bytes (224 KiB), and a run kept three per endpoint (latency, service time, TTFB) plus
+# one per endpoint and interval: 1,000 names took ~790 KiB each (tests/test_recorder.py
+# measures RSS). The counters of hdrh's layout do not depend on the highest trackable value
+# (only on the lowest and the significant figures): a shorter histogram has the same
+# counters, cut at its top bucket. So histograms start with one bucket pair (values below
+# 2,048 µs, 16 KiB) and grow in place, a bucket at a time, to the largest value recorded or
+# merged; the logical range stays a day, and counts, percentiles, extremes and encodings
+# (decoded) are exactly what the full-range histogram gives. Measured with
+# /tmp/mem_names.py-style runs (1,002 names, 1 ms latencies, one row each): ~790 KiB per
+# name before, ~60 KiB after (numbers unchanged: tests/test_histogram.py).
+_GROWABLE = "_loadgen_growable"
+
+
 def new_histogram() -> HdrHistogram:
-    """Return an empty histogram in µs: 1 µs resolution, 3 significant figures, up to a day."""
+    """Return an empty histogram in µs: 1 µs resolution, 3 significant figures, up to a day
+    (its counters grow on demand as values arrive; see above)."""
+    hist = HdrHistogram(LOWEST_US, _bucket_top(1), SIGNIFICANT_FIGURES)
+    setattr(hist, _GROWABLE, True)
+    return hist
+
+
+def full_histogram() -> HdrHistogram:
+    """An empty histogram with every counter of the range allocated (a template for layouts)."""
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def _bucket_top(buckets: int) -> int:
+    """The highest value a histogram of this layout with ``buckets`` buckets holds (capped at a day)."""
+    return min((2048 << (buckets - 1)) - 1, HIGHEST_US)
+
+
+def _growable(hist: HdrHistogram) -> bool:
+    return getattr(hist, _GROWABLE, False) and hist.highest_trackable_value < HIGHEST_US
+
+
+def _grow(hist: HdrHistogram, value_us: int) -> None:
+    """Grow a histogram made here, in place, until it holds ``value_us`` (at most a day)."""
+    if value_us <= hist.highest_trackable_value or not _growable(hist):
+        return
+    buckets = max(1, (int(value_us) >> 11).bit_length() + 1)
+    fresh = HdrHistogram(LOWEST_US, _bucket_top(buckets), SIGNIFICANT_FIGURES, hist.word_size)
+    np.ctypeslib.as_array(fresh.counts)[: hist.counts_len] = _counts_view(hist)
+    # hdrh keeps the counters in its encoder's payload: move both over, and the sizes.
+    fresh.encoder.histogram = hist
+    hist.encoder = fresh.encoder
+    hist.counts = fresh.counts
+    hist.counts_len = fresh.counts_len
+    hist.bucket_count = fresh.bucket_count
+    hist.highest_trackable_value = fresh.highest_trackable_value
+
+
+def _ceiling(hist: HdrHistogram) -> int:
+    """Where values are clamped: a day for histograms made here, else the histogram's own top."""
+    return HIGHEST_US if getattr(hist, _GROWABLE, False) else int(hist.highest_trackable_value)
 
 
 def _as_int64(values: IntValues) -> np.ndarray:
@@ -75,12 +127,6 @@ def _counts_view(hist: HdrHistogram) -> np.ndarray:
     return np.ctypeslib.as_array(hist.counts)
 
 
-def _check_float_exact(hist: HdrHistogram) -> None:
-    """The float64 index trick is only exact for integers below 2**53."""
-    if hist.highest_trackable_value >= _MAX_EXACT_FLOAT_INT:
-        raise ValueError("vectorised recording needs highest_trackable_value < 2**53")
-
-
 # Values are processed in blocks so that the int64/float64 temporaries (3 x
 # 128 KiB) stay in L2 and are reused: one-shot full-size temporaries (800 KB
 # each for 100k values) cost ~2x more, mostly page faults on fresh mmap'd memory.
@@ -93,11 +139,13 @@ def _record(hist: HdrHistogram, values: IntValues, ns: bool) -> int:
     n = int(src.size)
     if n == 0:
         return 0
-    _check_float_exact(hist)
-    hi = int(hist.highest_trackable_value)
+    hi = _ceiling(hist)
+    if hi >= _MAX_EXACT_FLOAT_INT:  # the float64 index trick is exact below 2**53 only
+        raise ValueError("vectorised recording needs highest_trackable_value < 2**53")
     # In input units: the largest value left unclamped, and the first one that rounds above hi.
     top, over = (hi * 1000, hi * 1000 + 500) if ns else (hi, hi + 1)  # < 2**63 as hi < 2**53
     mn, mx = int(src.min()), int(src.max())
+    _grow(hist, min(max(mx, 0), top) // 1000 + 1 if ns else min(max(mx, 0), top))
     clamped = int(np.count_nonzero(src >= over)) if mx >= over else 0
     clip = mn < 0 or mx >= over  # clipping first also keeps ns + 500 from overflowing
 
@@ -268,9 +316,9 @@ def percentile_ms(hist: HdrHistogram, p: float) -> float:
 
 
 def _same_layout(a: HdrHistogram, b: HdrHistogram) -> bool:
+    """Same counters, possibly cut at different tops (see :func:`new_histogram`)."""
     return (
-        a.counts_len == b.counts_len
-        and a.unit_magnitude == b.unit_magnitude
+        a.unit_magnitude == b.unit_magnitude
         and a.sub_bucket_half_count_magnitude == b.sub_bucket_half_count_magnitude
         and a.word_size == b.word_size
     )
@@ -288,8 +336,18 @@ def merge(into: HdrHistogram, other: HdrHistogram) -> HdrHistogram:
     if not _same_layout(into, other):
         into.add(other)
         return into
-    counts = _counts_view(into)
-    np.add(counts, _counts_view(other), out=counts)
+    theirs = _counts_view(other)
+    if other.counts_len > into.counts_len and other.total_count:
+        nz = np.flatnonzero(theirs)
+        if nz.size and nz[-1] >= into.counts_len:
+            _grow(into, other.get_value_from_index(int(nz[-1])))
+            if nz[-1] >= into.counts_len:  # a histogram not made here cannot grow
+                into.add(other)
+                return into
+    if theirs.size > into.counts_len:
+        theirs = theirs[: into.counts_len]  # zeros beyond, as checked above
+    counts = _counts_view(into)[: theirs.size]
+    np.add(counts, theirs, out=counts)
     into.total_count += other.total_count
     if other.total_count:
         into.min_value = min(into.min_value, other.min_value)
@@ -307,7 +365,10 @@ def encode(hist: HdrHistogram) -> bytes:
 
 def decode(data: bytes) -> HdrHistogram:
     """Inverse of :func:`encode`: same counts and total; min/max become bucket edges."""
-    return HdrHistogram.decode(data)
+    hist = HdrHistogram.decode(data)
+    if hist.lowest_trackable_value == LOWEST_US and hist.significant_figures == SIGNIFICANT_FIGURES:
+        setattr(hist, _GROWABLE, True)  # merged into, it grows like one made here
+    return hist
 
 
 __all__ = [
@@ -316,6 +377,7 @@ __all__ = [
     "SIGNIFICANT_FIGURES",
     "decode",
     "encode",
+    "full_histogram",
     "mean_us",
     "merge",
     "new_histogram",

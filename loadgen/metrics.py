@@ -10,7 +10,8 @@ Conventions: every series carries the constant labels ``run_id``,
 ``app_version`` and ``test_type``; request series are labelled by request
 *name* (the scenario's ``name=``, or the URL path without its query), method
 and status class, never by raw URL, and the number of distinct names is capped
-(``max_endpoints``; the rest fold into ``name="__other__"``).
+(``max_endpoints``, by default the recorder's ``--max-names``, the same cap and
+the same ``name="__other__"`` row as the summary and the store).
 
 Latency histograms: ``loadgen_request_duration_seconds`` buckets are filled
 from each interval's HDR histogram counts with numpy (one ``reduceat`` over
@@ -69,6 +70,8 @@ from prometheus_client.utils import floatToGoString
 from . import histogram as hdr
 from ._version import __version__
 from .errors import UsageError
+from .recorder import DEFAULT_MAX_NAMES
+from .recorder import OTHER_NAME as _OTHER_NAME
 from .samples import QueueSample, ResourceSample
 
 if TYPE_CHECKING:
@@ -104,7 +107,7 @@ LAG_BUCKETS_S: tuple[float, ...] = (
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 CONST_LABELS = ("run_id", "app_version", "test_type")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OTHER_NAME = "__other__"
+OTHER_NAME = _OTHER_NAME  # one name for the overflow row everywhere (loadgen.recorder)
 #: Shorter intervals (the last sliver of a run) leave rates and CPU as they were.
 _MIN_INTERVAL_FOR_RATES_S = 0.5
 
@@ -125,7 +128,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
                                "Requests done, by status class: 1xx-5xx, or error when no HTTP response came."),
     "loadgen_errors_total": ("counter", ("name", "method", "kind"),
                              "Failed requests and checks by kind: http_4xx, http_5xx, connect, timeout, reset, "
-                             "protocol, check, other."),
+                             "protocol, cutoff (in flight when the run ended), too_large (a response past a size "
+                             "limit), invalid_request (could not be sent as asked), check, other."),
     "loadgen_sent_bytes_total": ("counter", ("name", "method"), "Bytes sent in requests."),
     "loadgen_received_bytes_total": ("counter", ("name", "method"), "Bytes received in responses."),
     "loadgen_request_duration_seconds": ("histogram", ("name", "method"),
@@ -146,6 +150,13 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "loadgen_scheduler_lag_p99_seconds": ("gauge", (), "Open model: p99 dispatch lag in the last interval."),
     "loadgen_generator_saturated": ("gauge", (), "1 when the generator itself limited the last interval."),
     "loadgen_saturated_intervals_total": ("counter", (), "Intervals the generator itself limited."),
+    "loadgen_event_loop_stall_seconds": ("gauge", (),
+                                         "Longest event-loop stall in the last interval: how late the stall "
+                                         "monitor's tick fired (a blocking call, a burst, CPU)."),
+    "loadgen_generator_stalled": ("gauge", (), "1 when an event-loop stall distorted the last interval."),
+    "loadgen_stalled_intervals_total": ("counter", (), "Intervals an event-loop stall distorted."),
+    "loadgen_failed_iterations_total": ("counter", ("task",),
+                                        "Iterations that ended in an exception, by task (User.on_start included)."),
     "loadgen_generator_cpu_percent": ("gauge", (), "The generator's CPU in the last interval, % of one core."),
     "loadgen_generator_memory_bytes": ("gauge", (), "The generator's resident memory (RSS)."),
     # Services, from the collectors' resource samples.
@@ -223,7 +234,7 @@ class _HdrLayout:
     """Index arithmetic of the histograms made by :func:`loadgen.histogram.new_histogram`."""
 
     def __init__(self) -> None:
-        self.tmpl = t = hdr.new_histogram()
+        self.tmpl = t = hdr.full_histogram()
         self.counts_len = t.counts_len
         h = t.sub_bucket_half_count_magnitude
         nz = np.arange(t.counts_len, dtype=np.int64)
@@ -239,8 +250,8 @@ class _HdrLayout:
 
     def same(self, hist: HdrHistogram) -> bool:
         t = self.tmpl
-        return (
-            hist.counts_len == t.counts_len
+        return (  # any length: histograms grow on demand (loadgen.histogram.new_histogram)
+            hist.counts_len <= t.counts_len
             and hist.unit_magnitude == t.unit_magnitude
             and hist.sub_bucket_half_count_magnitude == t.sub_bucket_half_count_magnitude
             and hist.word_size == t.word_size
@@ -410,7 +421,7 @@ class MetricsExporter:
         quantiles: Sequence[float] = QUANTILES,
         buckets_s: Sequence[float] = DURATION_BUCKETS_S,
         lag_buckets_s: Sequence[float] = LAG_BUCKETS_S,
-        max_endpoints: int = 200,
+        max_endpoints: int | None = None,
         memory: bool = True,
     ) -> None:
         """``info``: more labels of ``loadgen_run_info`` (scenario, host, model, ...);
@@ -432,7 +443,7 @@ class MetricsExporter:
         self._lag_buckets = tuple(sorted(lag_buckets_s))
         self._lag_edges = layout.edges(self._lag_buckets)
         self._lag_le = tuple(f'le="{floatToGoString(b)}"' for b in self._lag_buckets) + ('le="+Inf"',)
-        self._max_endpoints = max_endpoints
+        self._max_endpoints = max_endpoints  # None: the engine recorder's cap, at the first interval
         self._proc: Any = None
         if memory:
             try:
@@ -461,6 +472,10 @@ class MetricsExporter:
         self._lag = _Buckets(len(self._lag_buckets))
         self._lag_p99_s = 0.0
         self._saturated = 0
+        self._stall_s = 0.0
+        self._stalled = 0
+        self._stalled_intervals = 0
+        self._failed: dict[str, int] = {}
         self._cpu_percent: float | None = None
         self._rss: int | None = None
         self._finished = False
@@ -643,6 +658,12 @@ class MetricsExporter:
                 if self._model == "open":
                     self._achieved_rate = snap.iterations / dur
                 self._cpu_percent = snap.cpu_percent
+            self._stall_s = snap.stall.max_value / 1e6 if snap.stall.total_count else 0.0
+            self._stalled = 1 if snap.stalled else 0
+            if snap.stalled:
+                self._stalled_intervals += 1
+            for task, n in snap.failed_iterations.items():
+                self._failed[task] = self._failed.get(task, 0) + n
             self._saturated = 1 if snap.saturated else 0
             if snap.saturated:
                 self._saturated_intervals += 1
@@ -669,7 +690,9 @@ class MetricsExporter:
         """The state of a (name, method); past ``max_endpoints`` names fold into ``__other__``."""
         st = self._endpoints.get(key)
         if st is None:
-            if len(self._endpoints) >= self._max_endpoints:
+            if self._max_endpoints is None:
+                self._max_endpoints = DEFAULT_MAX_NAMES
+            if len(self._endpoints) >= self._max_endpoints and key[0] != OTHER_NAME:
                 key = (OTHER_NAME, key[1])
                 st = self._endpoints.get(key)
             if st is None:
@@ -678,6 +701,9 @@ class MetricsExporter:
 
     def _first_interval(self, snap: IntervalSnapshot, engine: Any) -> None:
         self._model = str(getattr(engine, "model", "") or "")
+        if self._max_endpoints is None:
+            # The recorder already folds past its cap; one more row per method (__other__) fits.
+            self._max_endpoints = getattr(getattr(engine, "recorder", None), "max_names", DEFAULT_MAX_NAMES)
         self._start_ts = time.time() - snap.end_s
         info = self._info
         info.setdefault("model", self._model)
@@ -791,6 +817,13 @@ class MetricsExporter:
             one("loadgen_scheduler_lag_p99_seconds", self._lag_p99_s)
         one("loadgen_generator_saturated", self._saturated)
         one("loadgen_saturated_intervals_total", self._saturated_intervals)
+        one("loadgen_event_loop_stall_seconds", self._stall_s)
+        one("loadgen_generator_stalled", self._stalled)
+        one("loadgen_stalled_intervals_total", self._stalled_intervals)
+        if self._failed:
+            head(_HEAD["loadgen_failed_iterations_total"])
+            for task, n in sorted(self._failed.items()):
+                out.append(f'loadgen_failed_iterations_total{{{c},{_labels((("task", task),))}}} {n}')
         if self._cpu_percent is not None:
             one("loadgen_generator_cpu_percent", self._cpu_percent)
         if self._rss is not None:

@@ -28,6 +28,8 @@ __all__ = [
     "Totals",
     "ERROR_CODES",
     "ROW",
+    "DEFAULT_MAX_NAMES",
+    "OTHER_NAME",
 ]
 
 #: Columns of a request row: intended start, sent, first byte, done (ns), code, bytes out, bytes in.
@@ -43,6 +45,13 @@ ERROR_CODES = {
 }
 ERR_OTHER, ERR_CONNECT, ERR_TIMEOUT, ERR_RESET, ERR_PROTOCOL = 0, -1, -2, -3, -4
 ERR_CUTOFF, ERR_TOO_LARGE, ERR_INVALID_REQUEST = -5, -6, -7
+#: Default of ``--max-names``: distinct endpoints (method and name) a run keeps apart.
+DEFAULT_MAX_NAMES = 200
+#: The request name every endpoint past the cap is folded into (its method kept).
+OTHER_NAME = "__other__"
+# Folded names are remembered (as hashes) up to this many, for the warning's count.
+_FOLD_TRACK = 100_000
+
 #: Added to a status the request declared expected (``expect=``): recorded, not an error.
 EXPECTED_OFFSET = 1000
 
@@ -188,10 +197,23 @@ class Totals:
 
 
 class Recorder:
-    """Collects request rows and scheduler lag; turns them into interval snapshots."""
+    """Collects request rows and scheduler lag; turns them into interval snapshots.
 
-    def __init__(self) -> None:
+    Endpoint names are bounded: the first ``max_names`` distinct (method, name)
+    pairs get a row each; every later name is folded into the row named
+    :data:`OTHER_NAME` of its method, counted exactly like any other, and
+    :meth:`warnings` says how many names were folded. A unique path per request
+    (an id in the URL without ``name=``) therefore costs one row, not one per id.
+    """
+
+    def __init__(self, max_names: int = DEFAULT_MAX_NAMES) -> None:
+        if max_names < 1:
+            raise ValueError("max_names must be at least 1")
+        self.max_names = max_names
         self._by_method: dict[str, dict[str, Endpoint]] = {}
+        self._named = 0  # endpoints with a row of their own (the __other__ rows not counted)
+        self._folded: set[int] = set()  # hashes of the names folded into __other__, bounded
+        self.folded_elsewhere = 0  # names other processes (workers, shards) folded
         self.lag_buf = array("q")  # scheduler lag of each open-model arrival, ns
         self.stall_buf = array("q")  # lateness of each stall-monitor tick, ns (engine)
         self.failed: dict[str, int] = {}  # task name -> failed iterations this interval
@@ -215,8 +237,53 @@ class Recorder:
             names = self._by_method[method] = {}
         ep = names.get(name)
         if ep is None:
+            if self._named >= self.max_names and name != OTHER_NAME:
+                return self._fold(names, method, name)
             ep = names[name] = Endpoint(method, name)
+            if name != OTHER_NAME:
+                self._named += 1
         return ep
+
+    def _fold(self, names: dict[str, Endpoint], method: str, name: str) -> Endpoint:
+        # Only names past the cap get here: the common path above is two dict lookups.
+        if len(self._folded) < _FOLD_TRACK:
+            self._folded.add(hash((method, name)))
+        ep = names.get(OTHER_NAME)
+        if ep is None:
+            ep = names[OTHER_NAME] = Endpoint(method, OTHER_NAME)
+        return ep
+
+    def folded_names(self) -> int:
+        """How many distinct names were folded into ``__other__`` (here and in other parts)."""
+        return len(self._folded) + self.folded_elsewhere
+
+    def warnings(self) -> list[str]:
+        """What the recorder has to say about the run (read by the summary)."""
+        n = self.folded_names()
+        if not n:
+            return []
+        more = " or more" if len(self._folded) >= _FOLD_TRACK else ""
+        return [
+            f"{n:,}{more} distinct request names past the first {self.max_names} were folded into one "
+            f"row named {OTHER_NAME!r} (--max-names): name requests whose URL holds an id, "
+            'e.g. name="/api/items/[id]"'
+        ]
+
+    def fold_snapshot(self, snap: IntervalSnapshot) -> IntervalSnapshot:
+        """Apply this recorder's name cap to a snapshot merged from other processes
+        (each capped on its own, so together they may hold more names); in place."""
+        eps: dict[str, EndpointInterval] = {}
+        for ei in snap.endpoints.values():
+            ep = self.endpoint(ei.method, ei.name)
+            into = eps.get(ep.key)
+            if into is None:
+                if ep.name != ei.name:
+                    ei.name = ep.name
+                eps[ep.key] = ei
+            else:
+                into.merge(ei)
+        snap.endpoints = eps
+        return snap
 
     def fail_iteration(self, task: str) -> None:
         """Count an iteration of ``task`` that ended in an exception (off the hot path)."""

@@ -29,7 +29,7 @@ from . import histogram as hdr
 from .config import RunConfig, Stage
 from .engine import RunResult
 from .errors import RunError, UsageError
-from .recorder import EndpointInterval, Recorder
+from .recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
 from .wire import add_part_extras, hist_from_json
 from .workload import shape_of
 
@@ -91,12 +91,14 @@ def wait_for_shards(call: Any, run_id: str, shard: int, shards: int, *, host: st
         time.sleep(0.2)
 
 
-def merge_parts(parts: list[dict[str, Any]]) -> Recorder:
-    """The shards' parts as one recorder (totals, timings, checks), exactly."""
-    rec = Recorder()
+def merge_parts(parts: list[dict[str, Any]], max_names: int = DEFAULT_MAX_NAMES) -> Recorder:
+    """The shards' parts as one recorder (totals, timings, checks), exactly; the
+    endpoint names capped again over their union."""
+    rec = Recorder(max_names=max_names)
     tot = rec.totals
     for p in parts:
-        for key, d in p["endpoints"].items():
+        for d in p["endpoints"].values():
+            key = rec.endpoint(d["method"], d["name"]).key
             ei = EndpointInterval(
                 d["method"], d["name"], requests=d["requests"], errors=d["errors"],
                 errors_by_kind=dict(d["errors_by_kind"]),
@@ -104,6 +106,7 @@ def merge_parts(parts: list[dict[str, Any]]) -> Recorder:
                 bytes_sent=d["bytes_sent"], bytes_received=d["bytes_received"],
                 latency=hist_from_json(d["latency"]),
             )
+            ei.name = key.partition(" ")[2]
             into = tot.endpoints.get(key)
             if into is None:
                 into = tot.endpoints[key] = EndpointInterval(ei.method, ei.name)
@@ -115,6 +118,10 @@ def merge_parts(parts: list[dict[str, Any]]) -> Recorder:
         hdr.merge(tot.lag, hist_from_json(p["lag"]))
         tot.cpu_s += p["cpu_s"]
         tot.saturated_intervals += p["saturated_intervals"]
+        hdr.merge(tot.stall, hist_from_json(p.get("stall")))
+        tot.stalled_intervals += p.get("stalled_intervals", 0)
+        for task, n in (p.get("failed_iterations") or {}).items():
+            tot.failed_iterations[task] = tot.failed_iterations.get(task, 0) + n
         tot.intervals = max(tot.intervals, p["intervals"])
     return rec
 
@@ -128,14 +135,18 @@ def config_from_row(cfg: dict[str, Any]) -> RunConfig:
 
 def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
     """One RunResult from every shard's part, as if one process had run it all."""
-    rec = merge_parts(parts)
+    rec = merge_parts(parts, getattr(config, "max_names", DEFAULT_MAX_NAMES))
     exceptions: dict[str, int] = {}
     warnings: list[str] = []
     for p in parts:
         for k, v in p["exceptions"].items():
             exceptions[k] = exceptions.get(k, 0) + v
         warnings += [w for w in p["warnings"] if w not in warnings]
+    extra: dict[str, Any] = {}
+    if "stop_reason" in getattr(RunResult, "__dataclass_fields__", {}):
+        extra["stop_reason"] = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
     return RunResult(
+        **extra,
         recorder=rec,
         config=config,
         shape=shape_of(config),
@@ -166,7 +177,7 @@ async def store_merged(store: Any, run_id: str, result: RunResult, doc: dict[str
     from .store.records import endpoint_rows, run_end_row
 
     end = run_end_row(result.duration_s, doc, status, exit_code, dt.datetime.now(dt.timezone.utc).timestamp())
-    await store.finish_run(run_id, end, endpoint_rows(result.recorder.totals, result.duration_s))
+    await store.finish_run(run_id, end, endpoint_rows(result.recorder.totals, result.schedule_s))
 
 
 async def merge_if_complete(store: Any, run_id: str) -> dict[str, Any] | None:

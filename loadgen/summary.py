@@ -18,8 +18,10 @@ from .recorder import EndpointInterval
 __all__ = ["build_summary", "endpoint_summary", "write_summary", "print_summary", "summarize_samples"]
 
 
-def endpoint_summary(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
-    """One endpoint's part of the summary document (also the figures the store keeps per endpoint)."""
+def endpoint_summary(ei: EndpointInterval, rate_s: float) -> dict[str, Any]:
+    """One endpoint's part of the summary document (also the figures the store keeps per endpoint).
+
+    ``rate_s`` is what ``rps`` divides by: the time the load was applied (``load_s``)."""
     n = ei.requests
     return {
         "method": ei.method,
@@ -27,7 +29,7 @@ def endpoint_summary(ei: EndpointInterval, duration_s: float) -> dict[str, Any]:
         "requests": n,
         "errors": ei.errors,
         "error_rate": ei.errors / n if n else 0.0,
-        "rps": n / duration_s if duration_s > 0 else 0.0,
+        "rps": n / rate_s if rate_s > 0 else 0.0,
         "bytes_sent": ei.bytes_sent,
         "bytes_received": ei.bytes_received,
         "latency_ms": hdr.summarize_ms(ei.latency),
@@ -43,7 +45,10 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
     c = result.config
     tot = result.recorder.totals
     dur = result.duration_s
-    overall = endpoint_summary(tot.overall, dur)
+    # Rates divide by the time the load was applied: the graceful stop (waiting for the
+    # last requests) adds time but no arrivals, and would make a 50/s run read 9/s.
+    load_s = result.schedule_s
+    overall = endpoint_summary(tot.overall, load_s)
     service, ttfb = tot.overall_timings()
     overall["service_time_ms"] = hdr.summarize_ms(service)
     overall["ttfb_ms"] = hdr.summarize_ms(ttfb)
@@ -52,7 +57,10 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
         for name, (passes, fails) in ep.checks.items():
             key = f"{ep.key}: {name}"
             checks[key] = {"passes": passes, "fails": fails}
-    lag = tot.lag
+    lag, stall = tot.lag, tot.stall
+    warnings = list(result.warnings)
+    warnings += [w for w in result.recorder.warnings() if w not in warnings]
+    failed = dict(sorted(tot.failed_iterations.items()))
     targets = {s.target for s in result.shape.stages}
     doc: dict[str, Any] = {
         "loadgen_version": __version__,
@@ -64,13 +72,16 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
         "arrival": c.arrival if result.model == "open" else None,
         "started_at": dt.datetime.fromtimestamp(result.started_at, dt.timezone.utc).isoformat(),
         "duration_s": dur,
+        "load_s": load_s,
         "interrupted": result.interrupted,
+        "stop_reason": getattr(result, "stop_reason", None),
         "requests": overall["requests"],
         "errors": overall["errors"],
         "error_rate": overall["error_rate"],
         "rps": overall["rps"],
         "iterations": tot.iterations,
         "dropped_iterations": tot.dropped_iterations,
+        "failed_iterations": {"total": sum(failed.values()), "by_task": failed},
         # A constant target is one number; a ramp has none (see the stages).
         "target_rate": next(iter(targets)) if result.model == "open" and len(targets) == 1 else None,
         "achieved_rate": tot.iterations / result.schedule_s,
@@ -93,10 +104,17 @@ def build_summary(result: RunResult, *, scenario: str | None, host: str | None) 
             },
             "saturated": tot.saturated_intervals > 0,
             "saturated_intervals": tot.saturated_intervals,
+            # How late the event loop's stall monitor fired: the loop was blocked that long.
+            "stall_ms": {
+                "p99": hdr.percentile_ms(stall, 99),
+                "max": stall.max_value / 1000 if stall.total_count else 0.0,
+            },
+            "stalled": tot.stalled_intervals > 0,
+            "stalled_intervals": tot.stalled_intervals,
             "intervals": tot.intervals,
         },
-        "warnings": result.warnings,
-        "endpoints": {k: endpoint_summary(v, dur) for k, v in sorted(tot.endpoints.items())},
+        "warnings": warnings,
+        "endpoints": {k: endpoint_summary(v, load_s) for k, v in sorted(tot.endpoints.items())},
     }
     if result.model == "open":
         # The rate actually scheduled, counting drops: it tells whether the schedule kept up.
@@ -195,6 +213,19 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     console.print(line)
     if doc["errors_by_kind"]:
         console.print("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in doc["errors_by_kind"].items()))
+    fi = doc.get("failed_iterations") or {}
+    if fi.get("total"):
+        console.print(
+            f"[red]failed iterations[/red] {fi['total']:,}: "
+            + ", ".join(f"{escape(k)} {v:,}" for k, v in fi["by_task"].items())
+        )
+    if g.get("stalled_intervals"):
+        console.print(
+            f"[yellow]event loop stalled[/yellow] in {g['stalled_intervals']} of {g['intervals']} interval(s) "
+            f"(stall p99 {g['stall_ms']['p99']:.1f} ms, max {g['stall_ms']['max']:.1f} ms)"
+        )
+    if doc.get("stop_reason"):
+        console.print(f"stopped early: {escape(str(doc['stop_reason']))}")
     failed = {k: v for k, v in doc["checks"].items() if v["fails"]}
     for k, v in failed.items():
         console.print(f"[yellow]check failed[/yellow] {escape(k)}: {v['fails']:,} of {v['passes'] + v['fails']:,}")

@@ -1,7 +1,9 @@
 """Pass/fail criteria on a run, checked at its end and, for ``--abort-on-fail``, every second.
 
 A threshold is a one-line condition in k6's spirit: ``p95<300ms``,
-``error_rate<1%``, ``GET /api/content: p99<=1s``, ``checks>99%``. The CLI takes
+``error_rate<1%``, ``GET /api/content: p99<=1s``, ``checks>99%``,
+``failed_iterations==0`` (iterations that raised, ``on_start`` included; scoped by task
+as in ``ContentUser.login: failed_iterations==0``), ``iteration_failure_rate<1%``. The CLI takes
 them from ``--threshold`` (repeatable) or a scenario's
 ``options = {"thresholds": [...]}``; a failed one makes the run exit with
 :data:`loadgen.errors.EXIT_FAILED`.
@@ -85,10 +87,15 @@ _KINDS: dict[str, Kind] = {
     "requests": "count",
     "iterations": "count",
     "dropped_iterations": "count",
+    "failed_iterations": "count",
+    "iteration_failure_rate": "rate",
     "rps": "rps",
 }
 #: Metrics of the run as a whole: an iteration belongs to no single endpoint.
 _RUN_WIDE_ONLY = frozenset({"iterations", "dropped_iterations"})
+#: Metrics of failed iterations: their scope, if any, is a task (``ContentUser.login:``,
+#: or ``ContentUser.on_start:``), as the summary's ``failed_iterations.by_task`` names it.
+_TASK_SCOPED = frozenset({"failed_iterations", "iteration_failure_rate"})
 # Milliseconds per unit; a bare number is milliseconds, as in k6. Both the micro
 # sign (U+00B5) and the Greek mu (U+03BC) are accepted: keyboards give either.
 _MS_PER_UNIT = {
@@ -100,7 +107,10 @@ _MS_PER_UNIT = {
     "\u03bcs": Decimal("0.001"),
 }
 
-_METRICS_HINT = "p95, p(97.5), avg, min, max, med, error_rate, errors, requests, rps, iterations, dropped_iterations or checks"
+_METRICS_HINT = (
+    "p95, p(97.5), avg, min, max, med, error_rate, errors, requests, rps, iterations, dropped_iterations, "
+    "failed_iterations, iteration_failure_rate or checks"
+)
 _OPS_HINT = "<, <=, >, >=, == or !="
 _BODY_RE = re.compile(r"^(?P<metric>.*?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>.*)$", re.DOTALL)
 _PERCENTILE_RE = re.compile(r"^p\s*(?:\(\s*(?P<paren>[^)]*?)\s*\)|(?P<bare>\S+))$")
@@ -113,7 +123,7 @@ class Threshold:
     """One parsed condition.
 
     ``value`` is normalised: milliseconds for latency metrics, a fraction for
-    ``error_rate`` and ``checks``, requests per second for ``rps``, a plain
+    ``error_rate``, ``iteration_failure_rate`` and ``checks``, requests per second for ``rps``, a plain
     number for counts. ``metric`` is canonical: ``p95``, ``p99.9``, ``p97.5``,
     ``mean`` (for avg and mean), ``p50`` (for med), ``min``, ``max``, or the
     count and rate names as written. ``expr`` is the user's text (stripped) so
@@ -363,8 +373,9 @@ def evaluate(
 ) -> list[ThresholdResult]:
     """Judge each threshold on the recorder's cumulative totals (``recorder.totals``).
 
-    ``elapsed_s`` is the run's length so far (the summary's ``duration_s`` at the
-    end, an interval's ``end_s`` during the run); ``rps`` is requests over it.
+    ``elapsed_s`` is the time the load was applied so far (the summary's ``load_s``,
+    ``RunResult.schedule_s``, at the end; an interval's ``end_s`` during the run);
+    ``rps`` is requests over it, as in the summary.
     With ``final=False`` a result only fails when the run so far already fails
     it in a way the rest of the run cannot undo for counts, or as it stands for
     latencies and rates; see the module docstring.
@@ -372,11 +383,36 @@ def evaluate(
     views: dict[str | None, _View] = {}
     out = []
     for t in thresholds:
+        if t.metric in _TASK_SCOPED:  # scoped by task, not endpoint
+            out.append(_judge_failed_iterations(t, recorder, final))
+            continue
         view = views.get(t.endpoint)
         if view is None:
             view = views[t.endpoint] = _View(recorder, t.endpoint)
         out.append(_judge(t, view, recorder, elapsed_s, final))
     return out
+
+
+def _judge_failed_iterations(t: Threshold, recorder: Recorder, final: bool) -> ThresholdResult:
+    """Iterations that ended in an exception (on_start included), of one task or all.
+
+    The rate divides by the iterations started plus the failed ``on_start`` runs (a user
+    whose login fails starts no iteration, and that must not read as no data)."""
+    tot = recorder.totals
+    failed = tot.failed_iterations
+    on_start = sum(n for task, n in failed.items() if task.endswith(".on_start"))
+    if t.endpoint is None:
+        n = sum(failed.values())
+    else:
+        n = failed.get(t.endpoint, 0)
+    on = f" of {t.endpoint}" if t.endpoint is not None else ""
+    if t.metric == "failed_iterations":
+        return _compare(t, float(n), f"failed_iterations{on} = {n:,}", final)
+    attempts = tot.iterations + on_start
+    if attempts == 0:
+        return _no_data(t, "no iterations", final)
+    actual = n / attempts
+    return _compare(t, actual, f"iteration_failure_rate{on} = {actual:.2%} ({n:,} of {attempts:,})", final)
 
 
 def _judge(t: Threshold, view: _View, recorder: Recorder, elapsed_s: float, final: bool) -> ThresholdResult:

@@ -86,6 +86,10 @@ def snapshot_to_json(snap: IntervalSnapshot) -> dict[str, Any]:
         "inflight": snap.inflight,
         "target_rate": snap.target_rate,
         "saturated": snap.saturated,
+        "stall": hist_to_json(snap.stall),
+        "stalled": snap.stalled,
+        "stall_cause": snap.stall_cause,
+        "failed_iterations": snap.failed_iterations,
     }
 
 
@@ -110,6 +114,10 @@ def snapshot_from_json(d: dict[str, Any]) -> IntervalSnapshot:
         inflight=d["inflight"],
         target_rate=d["target_rate"],
         saturated=d["saturated"],
+        stall=hist_from_json(d.get("stall")),
+        stalled=bool(d.get("stalled", False)),
+        stall_cause=d.get("stall_cause"),
+        failed_iterations=dict(d.get("failed_iterations") or {}),
     )
 
 
@@ -117,13 +125,19 @@ def merge_snapshots(snaps: list[IntervalSnapshot], *, target_rate: float | None)
     """The same interval of several parts as one (exact: histograms merge bucket by bucket).
 
     Users, in-flight and CPU add up (CPU as % of one core); the interval is
-    saturated if any part was; the target rate is the whole run's.
+    saturated (stalled) if any part was, with the first stalled part's cause;
+    failed iterations add up by task; the target rate is the whole run's.
     """
     first = snaps[0]
     eps: dict[str, EndpointInterval] = {}
     overall = EndpointInterval("ALL", "total")
     lag = hdr.new_histogram()
+    stall = hdr.new_histogram()
+    failed: dict[str, int] = {}
     for s in snaps:
+        hdr.merge(stall, s.stall)
+        for task, n in s.failed_iterations.items():
+            failed[task] = failed.get(task, 0) + n
         for key, ei in s.endpoints.items():
             into = eps.get(key)
             if into is None:
@@ -145,6 +159,10 @@ def merge_snapshots(snaps: list[IntervalSnapshot], *, target_rate: float | None)
         inflight=sum(s.inflight for s in snaps),
         target_rate=target_rate,
         saturated=any(s.saturated for s in snaps),
+        stall=stall,
+        stalled=any(s.stalled for s in snaps),
+        stall_cause=next((s.stall_cause for s in snaps if s.stalled and s.stall_cause), None),
+        failed_iterations=failed,
     )
 
 
@@ -163,6 +181,11 @@ def part_to_json(recorder: Recorder, result: Any) -> Part:
         "lag": hist_to_json(tot.lag),
         "cpu_s": tot.cpu_s,
         "saturated_intervals": tot.saturated_intervals,
+        "stall": hist_to_json(tot.stall),
+        "stalled_intervals": tot.stalled_intervals,
+        "failed_iterations": tot.failed_iterations,
+        "folded_names": recorder.folded_names(),
+        "stop_reason": getattr(result, "stop_reason", None),
         "intervals": tot.intervals,
         "checks": checks,
         "exceptions": result.exceptions,
@@ -178,9 +201,12 @@ def part_to_json(recorder: Recorder, result: Any) -> Part:
 
 def add_part_extras(recorder: Recorder, part: Part) -> None:
     """Add what a part kept beyond its intervals into ``recorder``: each endpoint's
-    service-time and TTFB histograms (into the totals' endpoints) and its check tallies."""
+    service-time and TTFB histograms (into the totals' endpoints, under the recorder's
+    name cap), its check tallies and how many names it folded."""
     tot = recorder.totals
+    recorder.folded_elsewhere += int(part.get("folded_names", 0))
     for key, d in part["endpoints"].items():
+        key = recorder.endpoint(d["method"], d["name"]).key
         ep = tot.endpoints.get(key)
         if ep is None:
             continue

@@ -239,6 +239,14 @@ def figures_html(run: RunData) -> str:
         tiles.append(("saturated_intervals", "saturated intervals",
                       f"{g.get('saturated_intervals', 0):,}", f"of {g.get('intervals', 0):,}"))
         bad["saturated_intervals"] = bool(g.get("saturated_intervals"))
+        if "stalled_intervals" in g:
+            tiles.append(("stalled_intervals", "event-loop stalls",
+                          f"{g['stalled_intervals']:,}", f"of {g.get('intervals', 0):,}"))
+            bad["stalled_intervals"] = bool(g["stalled_intervals"])
+    fi = s.get("failed_iterations")
+    if fi is not None:
+        tiles.append(("failed_iterations", "failed iterations", fmt_count(fi.get("total", 0)), ""))
+        bad["failed_iterations"] = bool(fi.get("total"))
     out = "".join(
         f'<div class="tile{" bad" if bad.get(key) else ""}" data-figure="{key}">'
         f'<div class="v">{escape(v)}<span class="u">{escape(u)}</span></div><div class="k">{escape(label)}</div></div>'
@@ -284,14 +292,29 @@ def endpoint_table_html(run: RunData) -> str:
             f'</thead><tbody>{"".join(body)}</tbody></table></div></section>')
 
 
+def failed_iterations_html(run: RunData) -> str:
+    """Iterations that ended in an exception, by task (empty when none failed)."""
+    by_task = (run.summary.get("failed_iterations") or {}).get("by_task") or {}
+    if not by_task:
+        return ""
+    rows = "".join(
+        f'<tr data-task="{escape(task)}"><th scope="row">{escape(task)}</th>'
+        f'<td data-metric="failed_iterations" data-value="{n}">{fmt_count(n)}</td></tr>'
+        for task, n in sorted(by_task.items())
+    )
+    return ('<section id="failed-iterations"><h2>Failed iterations <span class="unit">by task</span></h2>'
+            '<div class="scroll"><table class="endpoints"><thead><tr><th scope="col">task</th>'
+            f'<th scope="col">failed</th></tr></thead><tbody>{rows}</tbody></table></div></section>')
+
+
 def _threshold_value(metric: str, v: float | None) -> str:
     if v is None:
         return "no data"
-    if metric in ("error_rate", "checks"):
+    if metric in ("error_rate", "checks", "iteration_failure_rate"):
         return f"{100 * v:.2f} %"
     if metric == "rps":
         return f"{v:,.1f} req/s"
-    if metric in ("errors", "requests", "iterations", "dropped_iterations"):
+    if metric in ("errors", "requests", "iterations", "dropped_iterations", "failed_iterations"):
         return f"{v:,.0f}"
     return f"{fmt_ms(v)} ms"
 
@@ -594,6 +617,7 @@ def render_html(run: RunData, cmp: ComparisonData | None, *, store_shown: str | 
 {figures_html(run)}
 {meta_html(run)}
 {endpoint_table_html(run)}
+{failed_iterations_html(run)}
 {thresholds_html(run)}
 {comparison_html(cmp, cmp_charts)}
 {sections}

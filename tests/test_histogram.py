@@ -50,9 +50,16 @@ def reference(values_us, lowest: int = lh.LOWEST_US, highest: int = HI, sig: int
     return h
 
 
+def assert_same_counts(a: HdrHistogram, b: HdrHistogram) -> None:
+    # new_histogram() grows its counters on demand: a shorter one equals the full one
+    # cut at its top, the rest zero.
+    n = min(a.counts_len, b.counts_len)
+    assert list(a.counts)[:n] == list(b.counts)[:n]
+    assert not any(list(a.counts)[n:]) and not any(list(b.counts)[n:])
+
+
 def assert_same(a: HdrHistogram, b: HdrHistogram) -> None:
-    assert a.counts_len == b.counts_len
-    assert list(a.counts) == list(b.counts)
+    assert_same_counts(a, b)
     assert a.total_count == b.total_count
     assert a.min_value == b.min_value
     assert a.max_value == b.max_value
@@ -294,8 +301,34 @@ def test_merge_into_decoded():
     lh.record_us(b, SAMPLES["heavy_tail"])
     merged = lh.merge(lh.decode(lh.encode(a)), b)
     whole = reference(np.concatenate([SAMPLES["lognormal"], SAMPLES["heavy_tail"]]))
-    assert list(merged.counts) == list(whole.counts)
+    assert_same(merged, whole)
     assert merged.total_count == whole.total_count
+
+
+def test_histograms_grow_on_demand_and_stay_exact():
+    # Memory: counters exist up to the largest value seen, not up to a day.
+    small = lh.new_histogram()
+    assert small.counts_len <= 2048
+    lh.record_ns(small, [1_000_000])  # 1 ms: still in the first bucket pair
+    assert small.counts_len <= 2048
+    full = lh.full_histogram()
+    assert full.counts_len > 10 * small.counts_len
+    # Merging a longer histogram (or a full-range one decoded from old data) grows the target.
+    big = lh.new_histogram()
+    lh.record_us(big, SAMPLES["heavy_tail"])
+    assert small.counts_len < big.counts_len < full.counts_len
+    lh.merge(small, big)
+    assert_same(small, reference(np.concatenate([[1000], SAMPLES["heavy_tail"]])))
+    old = lh.full_histogram()
+    lh.record_us(old, [5, HI])
+    back = lh.decode(lh.encode(old))
+    into = lh.new_histogram()
+    lh.merge(into, back)
+    assert into.total_count == 2 and lh.percentile_us(into, 100) == lh.percentile_us(old, 100)
+    # Past a day values are clamped exactly as before.
+    h = lh.new_histogram()
+    assert lh.record_us(h, [HI + 5, 3]) == 1
+    assert_same(h, reference([HI + 5, 3]))
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -305,8 +338,7 @@ def test_encode_decode_round_trip(name):
     data = lh.encode(h)
     assert isinstance(data, bytes)
     back = lh.decode(data)
-    assert back.counts_len == h.counts_len
-    assert list(back.counts) == list(h.counts)
+    assert_same_counts(back, h)
     assert back.total_count == h.total_count
     # The wire format carries no exact extremes; the bucket-level ones survive.
     assert back.get_min_value() == h.get_min_value()

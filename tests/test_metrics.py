@@ -64,7 +64,8 @@ def window_quantiles_us(hists: list, percents=(50.0, 95.0, 99.0)) -> list[int]:
 def expected_buckets(hist, bounds_s=DURATION_BUCKETS_S) -> list[int]:
     """Reference bucket counts: cumulative HDR counts through each bound's sub-bucket."""
     cum = np.cumsum(np.ctypeslib.as_array(hist.counts).astype(np.int64))
-    return [int(cum[hist.get_counts_array_index(round(b * 1e6))]) for b in bounds_s]
+    # Histograms grow on demand: past their top every count is below the bound.
+    return [int(cum[min(hist.get_counts_array_index(round(b * 1e6)), cum.size - 1)]) for b in bounds_s]
 
 
 def endpoint(name: str, values_us: Any, *, method: str = "GET", status: dict | None = None) -> EndpointInterval:
@@ -395,7 +396,9 @@ def test_registry_exposition_matches_the_endpoint_and_names_follow_conventions(e
     ep.errors_by_kind = {"http_5xx": 10}
     lag = hdr.new_histogram()
     hdr.record_us(lag, rng.integers(0, 5000, 50))
-    ex(snapshot(0, ep, iterations=50, users=3, lag=lag, target_rate=50.0, cpu_percent=12.0), OPEN_ENGINE)
+    snap = snapshot(0, ep, iterations=50, users=3, lag=lag, target_rate=50.0, cpu_percent=12.0)
+    snap.failed_iterations = {"ApiUser.read": 2}  # every family is shown
+    ex(snap, OPEN_ENGINE)
     ex.observe_samples(
         [ResourceSample(1.0, "svc", (1,), 1.0, 2, 3, 4, 5, 6, 7), QueueSample(1.0, "q", "redis", 1, 2, 3, 4, 5, 6)]
     )
@@ -460,3 +463,23 @@ def test_the_other_paths_of_the_endpoint(exporter):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(urllib.request.Request(ex.url, data=b"x", method="POST"), timeout=5)
     assert err.value.code == 405
+
+
+def test_generator_stalls_and_failed_iterations_are_exported(exporter):
+    # Issue 10 (symptoms 6 and 13): the loop's stalls and failed iterations reach /metrics.
+    ex = exporter()
+    stall = hdr.new_histogram()
+    hdr.record_ns(stall, [2_000_000, 250_000_000])
+    s0 = snapshot(0, endpoint("/a", [1000], status={200: 1}))
+    s0.stall, s0.stalled, s0.stall_cause = stall, True, "a blocking call in ApiUser.read"
+    s0.failed_iterations = {"ApiUser.on_start": 3, "ApiUser.read": 1}
+    ex(s0, OPEN_ENGINE)
+    s1 = snapshot(1, endpoint("/a", [1000], status={200: 1}))
+    s1.failed_iterations = {"ApiUser.read": 2}
+    ex(s1, OPEN_ENGINE)
+    fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
+    assert total(fams, "loadgen_stalled_intervals_total") == 1
+    assert total(fams, "loadgen_generator_stalled") == 0  # the last interval did not stall
+    assert total(fams, "loadgen_event_loop_stall_seconds") == 0.0
+    assert total(fams, "loadgen_failed_iterations_total", task="ApiUser.read") == 3
+    assert total(fams, "loadgen_failed_iterations_total", task="ApiUser.on_start") == 3

@@ -375,3 +375,27 @@ def test_password_is_never_stored(pg_url, demo_target, tmp_path):
     assert "t0psecret" not in p.stdout + p.stderr + s.read_text()
     run = query(pg_url, "get_run", "latest")
     assert "t0psecret" not in json.dumps(run)
+
+
+def test_generator_health_failed_iterations_and_stop_reason_are_stored(db_url, tmp_path):
+    # Issue 10 (symptoms 6, 13): migration 003 keeps the loop's stalls per interval, the
+    # failed iterations by task and why the run stopped.
+    rec = Recorder()
+    t0 = 1_000_000_000
+    rec.start(t0)
+    rec.stall_buf.extend([2_000_000, 300_000_000])
+    rec.fail_iteration("U.on_start")
+    snap = rec.snapshot(t0 + 1_000_000_000)
+    snap.stalled, snap.stall_cause = True, "a blocking call in U.read"
+    writer = RunWriter(parse_db_url(db_url), _run_row("health"), spool_dir=tmp_path / "spool")
+    writer.start()
+    writer(snap)
+    outcome = writer.finish({"status": "interrupted", "duration_s": 1.0, "requests": 0, "errors": 0,
+                             "ended_at": time.time(), "exit_code": 0, "summary": {"stop_reason": "signal"},
+                             "stop_reason": "signal"}, [])
+    assert outcome.stored
+    (st,) = query(db_url, "interval_stats", "health")
+    assert st["stalled"] is True and st["stall_cause"] == "a blocking call in U.read"
+    assert st["stall_max_ms"] == 300.0 and st["stall_p99_ms"] >= 299.0
+    assert st["failed_iterations"] == {"U.on_start": 1}
+    assert query(db_url, "get_run", "health")["stop_reason"] == "signal"

@@ -375,9 +375,10 @@ def test_an_empty_run_and_untimed_requests():
     assert res["requests>0"].actual == 0 and res["requests>0"].passed is False
     assert res["errors==0"].actual == 0 and res["errors==0"].passed is True
     assert res["checks>1%"].detail == "no checks ran"
-    # Refused connections have no latency: no p95 to speak of, rather than a flattering 0 ms.
+    # Requests never sent (invalid_request) have no latency: no p95 to speak of, rather than
+    # a flattering 0 ms. (Refused connections now carry their wait: issue 10.)
     refused = Recorder()
-    _feed(refused, "GET", "/", [5] * 10, codes=-1)
+    _feed(refused, "GET", "/", [5] * 10, codes=-7)
     refused.snapshot()
     r = evaluate(parse_thresholds(["p95<1s", "GET /: max<1s"]), refused, 1.0, final=True)
     assert [x.detail for x in r] == ["no timed responses", "no timed responses to GET /"]
@@ -469,7 +470,7 @@ def test_passing_run_is_not_aborted_and_final_figures_match_the_summary(start_de
     result = engine.run()
     assert sink.aborted is None and not any("run aborted" in w for w in result.warnings)
     s = build_summary(result, scenario=None, host=demo.url)
-    res = _by_expr(evaluate(sink.thresholds, result.recorder, result.duration_s, final=True))
+    res = _by_expr(evaluate(sink.thresholds, result.recorder, result.schedule_s, final=True))
     assert res["p95<10s"].passed and res["p95<10s"].actual == s["latency_ms"]["p95"]
     assert res["GET /: p99<10s"].actual == s["endpoints"]["GET /"]["latency_ms"]["p99"]
     assert res["rps>1000000"].actual == s["rps"] and not res["rps>1000000"].passed
@@ -484,5 +485,5 @@ def test_a_run_that_already_ended_is_not_reported_as_aborted(start_demo):
     engine, sink = _engine(demo.url + "/", ["p95<1ms"], rate=20, run_time_s=0.5)
     result = engine.run()
     assert sink.aborted is None and not any("run aborted" in w for w in result.warnings)
-    (final,) = evaluate(sink.thresholds, result.recorder, result.duration_s, final=True)
+    (final,) = evaluate(sink.thresholds, result.recorder, result.schedule_s, final=True)
     assert final.passed is False and final.actual is not None and final.actual >= 50.0

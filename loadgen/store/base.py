@@ -30,7 +30,7 @@ class StoreError(RunError):
 RUN_COLUMNS = (
     "id", "app_version", "git_commit", "environment", "test_type", "scenario", "host",
     "generator_host", "model", "loadgen_version", "config", "started_at", "ended_at",
-    "status", "exit_code", "duration_s", "requests", "errors", "summary",
+    "status", "exit_code", "duration_s", "requests", "errors", "summary", "stop_reason",
 )
 _ENDPOINT_COLUMNS = (
     "run_id", "endpoint", "method", "name", "requests", "errors", "error_rate", "rps",
@@ -46,6 +46,7 @@ _INTERVAL_COLUMNS = (
 _STATS_COLUMNS = (
     "run_id", "shard", "idx", "ts", "start_s", "end_s", "iterations", "dropped_iterations",
     "users", "inflight", "target_rate", "cpu_percent", "saturated", "lag_p99_ms", "lag_hist",
+    "stall_p99_ms", "stall_max_ms", "stalled", "stall_cause", "failed_iterations",
 )
 _RESOURCE_COLUMNS = (
     "run_id", "shard", "service", "ts", "pids", "cpu_percent", "rss_bytes", "threads",
@@ -63,10 +64,11 @@ _COMPARISON_ROW_COLUMNS = (
 #: Columns holding a timestamp (epoch seconds in rows) or a JSON document (dicts in rows).
 TS_COLUMNS = frozenset({"ts", "started_at", "ended_at", "created_at"})
 JSON_COLUMNS = frozenset(
-    {"config", "summary", "status_codes", "errors_by_kind", "baseline_run_ids", "thresholds", "part"}
+    {"config", "summary", "status_codes", "errors_by_kind", "baseline_run_ids", "thresholds", "part",
+     "failed_iterations"}
 )
 TS_COLUMNS = TS_COLUMNS | {"registered_at"}
-BOOL_COLUMNS = frozenset({"saturated", "noise_estimate"})
+BOOL_COLUMNS = frozenset({"saturated", "noise_estimate", "stalled"})
 
 
 def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
@@ -245,7 +247,7 @@ class Store(abc.ABC):
 
     async def finish_run(self, run_id: str, update: Row, endpoints: list[Row]) -> None:
         """Record the end of a run: its status, exit code, summary and per-endpoint results."""
-        cols = ("ended_at", "status", "exit_code", "duration_s", "requests", "errors", "summary")
+        cols = ("ended_at", "status", "exit_code", "duration_s", "requests", "errors", "summary", "stop_reason")
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=2))
         await self._execute(f"UPDATE runs SET {sets} WHERE id = $1", run_id, *self._params(cols, update))
         if endpoints:

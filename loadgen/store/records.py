@@ -87,7 +87,7 @@ def interval_rows(snap: IntervalSnapshot, *, started_at: float, shard: int = 0) 
     ts = started_at + snap.end_s
     rows = [_interval_row(k, ei, snap, shard, ts) for k, ei in snap.endpoints.items()]
     rows.append(_interval_row(TOTAL, snap.overall, snap, shard, ts))
-    lag = snap.lag
+    lag, stall = snap.lag, snap.stall
     stats = {
         "shard": shard,
         "idx": snap.index,
@@ -103,15 +103,20 @@ def interval_rows(snap: IntervalSnapshot, *, started_at: float, shard: int = 0) 
         "saturated": bool(snap.saturated),
         "lag_p99_ms": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else None,
         "lag_hist": encode_hist(lag),
+        "stall_p99_ms": hdr.percentile_ms(stall, 99) if stall.total_count else None,
+        "stall_max_ms": stall.max_value / 1000 if stall.total_count else None,
+        "stalled": bool(snap.stalled),
+        "stall_cause": snap.stall_cause,
+        "failed_iterations": dict(sorted(snap.failed_iterations.items())) or None,
     }
     return rows, stats
 
 
-def _endpoint_row(key: str, ei: EndpointInterval, duration_s: float,
+def _endpoint_row(key: str, ei: EndpointInterval, rate_s: float,
                   service: HdrHistogram | None, ttfb: HdrHistogram | None) -> Row:
     from ..summary import endpoint_summary  # the same figures the summary prints
 
-    doc = endpoint_summary(ei, duration_s)
+    doc = endpoint_summary(ei, rate_s)
     lo, hi = _extremes(ei.latency)
     return {
         "endpoint": key,
@@ -126,11 +131,14 @@ def _endpoint_row(key: str, ei: EndpointInterval, duration_s: float,
     }
 
 
-def endpoint_rows(totals: Totals, duration_s: float) -> list[Row]:
-    """The run's result per endpoint and for the whole run (endpoint ``total``)."""
-    rows = [_endpoint_row(k, ei, duration_s, ei.service, ei.ttfb) for k, ei in sorted(totals.endpoints.items())]
+def endpoint_rows(totals: Totals, rate_s: float) -> list[Row]:
+    """The run's result per endpoint and for the whole run (endpoint ``total``).
+
+    ``rate_s``: what ``rps`` divides by, the time the load was applied (``RunResult.schedule_s``,
+    the summary's ``load_s``), so the stored rate is the summary's."""
+    rows = [_endpoint_row(k, ei, rate_s, ei.service, ei.ttfb) for k, ei in sorted(totals.endpoints.items())]
     service, ttfb = totals.overall_timings()
-    rows.append(_endpoint_row(TOTAL, totals.overall, duration_s, service, ttfb))
+    rows.append(_endpoint_row(TOTAL, totals.overall, rate_s, service, ttfb))
     return rows
 
 
@@ -183,4 +191,5 @@ def run_end_row(duration_s: float, doc: dict[str, Any], status: str, exit_code: 
         "requests": doc["requests"],
         "errors": doc["errors"],
         "summary": doc,
+        "stop_reason": doc.get("stop_reason"),
     }

@@ -26,11 +26,16 @@ class DatabaseURL:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (also in a query's password=)."""
+    """The URL with any password replaced by ``***`` (also in a query's password=); the
+    user name is kept, it helps debugging. loadgen's one redactor: database URLs,
+    target URLs, collector sources."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
+    except ValueError:  # unparsable (a bad IPv6 literal, say): hide everything between // and @
+        scheme, sep, rest = url.partition("://")
+        if sep and "@" in rest.split("/", 1)[0]:
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return url
     netloc = parts.netloc
     secret_query = any(
         q.partition("=")[0].lower() in ("password", "passwd", "sslpassword") for q in parts.query.split("&")
