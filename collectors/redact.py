@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from loadgen.store.url import redact
+
 __all__ = ["REDACTED", "redact_text", "redact_url", "scrub", "split_credentials"]
 
 REDACTED = "***"
@@ -27,21 +29,9 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (the user name is kept, it helps debugging)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # unparsable (a bad port, say): hide everything between // and @
-        scheme, sep, rest = url.partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            return f"{scheme}://{REDACTED}@{rest.split('@', 1)[1]}"
-        return url
-    if password is None:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    netloc = f"{user}:{REDACTED}@{hostport}" if user else f":{REDACTED}@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """``url`` with any password replaced by ``***`` (the user name is kept, it helps
+    debugging): loadgen's one URL redactor, :func:`loadgen.store.url.redact`."""
+    return redact(url)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

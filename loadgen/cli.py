@@ -19,7 +19,17 @@ import typer
 from rich.console import Console
 
 from ._version import __version__
-from .config import RunConfig, parse_duration, parse_stages, parse_url
+from .config import (
+    RunConfig,
+    number,
+    parse_duration,
+    parse_header,
+    parse_method,
+    parse_size,
+    parse_stages,
+    parse_url,
+    shown,
+)
 from .errors import EXIT_OK, LoadgenError, UsageError
 
 __all__ = ["app", "main"]
@@ -60,7 +70,7 @@ def _reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except LoadgenError as exc:
             Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"loadgen: error: {exc}", markup=False
+                f"loadgen: error: {exc}", markup=False, emoji=False
             )
             raise typer.Exit(exc.exit_code) from None
 
@@ -74,28 +84,18 @@ def _first(*values: Any) -> Any:
     return None
 
 
-def _int(value: Any, what: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{what} must be a whole number, not {value!r}") from None
+def _duration(name: str, value: Any, option: str, scale: float = 1.0) -> float:
+    """A duration option: parsed (finite, at most 30 days), then held to its own bounds
+    (``scale`` 1000: the field holds milliseconds)."""
+    return float(number(name, scale * parse_duration(value, what=option), text=value))
 
 
-def _float(value: Any, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{what} must be a number, not {value!r}") from None
+def _size(name: str, value: Any, option: str) -> int:
+    return int(number(name, parse_size(value, what=option), text=value))
 
 
 def _headers(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"--header {item!r} must look like 'Name: value'")
-        out[name.strip()] = value.strip()
-    return out
+    return dict(parse_header(item) for item in items)
 
 
 @app.command()
@@ -103,26 +103,26 @@ def _headers(items: list[str]) -> dict[str, str]:
 def run(
     scenario_file: Optional[str] = typer.Argument(None, help="A scenario file (Python). Omit with --url."),
     host: Optional[str] = typer.Option(None, "--host", envvar="TARGET_HOST", help="Target base URL."),
-    users: Optional[int] = typer.Option(None, "--users", envvar="USERS", help="Closed model: concurrent users."),
-    spawn_rate: Optional[float] = typer.Option(None, "--spawn-rate", envvar="SPAWN_RATE", help="Users started per second."),
+    users: Optional[str] = typer.Option(None, "--users", envvar="USERS", help="Closed model: concurrent users."),
+    spawn_rate: Optional[str] = typer.Option(None, "--spawn-rate", envvar="SPAWN_RATE", help="Users started per second."),
     run_time: Optional[str] = typer.Option(None, "--run-time", envvar="RUN_TIME", help="Length: 30s, 5m, 1h30m."),
     app_version: Optional[str] = typer.Option(None, "--app-version", envvar="APP_VERSION", help="Version of the app under test."),
     test_type: Optional[str] = typer.Option(None, "--test-type", envvar="TEST_TYPE", help="load, stress, soak or spike."),
-    rate: Optional[float] = typer.Option(None, "--rate", envvar="LOADGEN_RATE", help="Open model: iterations per second."),
+    rate: Optional[str] = typer.Option(None, "--rate", envvar="LOADGEN_RATE", help="Open model: iterations per second."),
     stages: Optional[str] = typer.Option(None, "--stages", envvar="LOADGEN_STAGES", help="Ramping stages, e.g. 30s:100,1m:500,30s:0."),
     arrival: Optional[str] = typer.Option(None, "--arrival", envvar="LOADGEN_ARRIVAL", help="Open model arrivals: constant or poisson."),
     model: Optional[str] = typer.Option(None, "--model", envvar="LOADGEN_MODEL", help="open or closed (default: open when --rate is given)."),
-    max_inflight: Optional[int] = typer.Option(None, "--max-inflight", envvar="LOADGEN_MAX_INFLIGHT", help="Open model: most iterations in flight; arrivals beyond are dropped and counted."),
+    max_inflight: Optional[str] = typer.Option(None, "--max-inflight", envvar="LOADGEN_MAX_INFLIGHT", help="Open model: most iterations in flight; arrivals beyond are dropped and counted."),
     timeout: Optional[str] = typer.Option(None, "--timeout", envvar="LOADGEN_TIMEOUT", help="Request timeout (default 60s)."),
     connect_timeout: Optional[str] = typer.Option(None, "--connect-timeout", envvar="LOADGEN_CONNECT_TIMEOUT", help="Connect timeout (default 10s)."),
     graceful_stop: Optional[str] = typer.Option(None, "--graceful-stop", envvar="LOADGEN_GRACEFUL_STOP", help="How long in-flight iterations may finish at the end (default 10s)."),
     summary_json: Optional[str] = typer.Option(None, "--summary-json", envvar="LOADGEN_SUMMARY_JSON", help="Write the summary JSON here."),
-    seed: Optional[int] = typer.Option(None, "--seed", envvar="LOADGEN_SEED", help="Seed for Poisson arrivals, task picks and think times."),
+    seed: Optional[str] = typer.Option(None, "--seed", envvar="LOADGEN_SEED", help="Seed for Poisson arrivals, task picks and think times."),
     url: Optional[str] = typer.Option(None, "--url", help="Ad-hoc mode: the one URL to load (no scenario file)."),
     method: str = typer.Option("GET", "--method", help="Ad-hoc mode: HTTP method."),
     header: list[str] = typer.Option([], "--header", "-H", help="Ad-hoc mode: 'Name: value' (repeatable)."),
     body: Optional[str] = typer.Option(None, "--body", help="Ad-hoc mode: request body (prefix @ to read a file)."),
-    break_error_rate: Optional[float] = typer.Option(None, "--break-error-rate", help="Stress: error rate at which a step breaks (default 0.05)."),
+    break_error_rate: Optional[str] = typer.Option(None, "--break-error-rate", help="Stress: error rate at which a step breaks (default 0.05)."),
     break_p95: Optional[str] = typer.Option(None, "--break-p95", help="Stress: p95 at which a step breaks (default 1s)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display."),
     db: Optional[str] = typer.Option(None, "--db", envvar=["LOADGEN_DB_URL", "DATABASE_URL"], help="Results store: postgresql://… or sqlite:///FILE (default sqlite:///loadgen.db); 'none' stores nothing."),
@@ -134,8 +134,8 @@ def run(
     baseline_version: Optional[str] = typer.Option(None, "--baseline-version", envvar="BASELINE_VERSION", help="Compare the run with the last runs of this app version."),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression", envvar="FAIL_ON_REGRESSION", help="Exit 1 when the comparison finds a regression."),
     thresholds_file: Optional[str] = typer.Option(None, "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds (JSON, // comments allowed) for the comparison."),
-    baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs to compare against (default 3)."),
-    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", envvar="LOADGEN_METRICS_PORT", help="Serve Prometheus /metrics on this port during the run (9646 is the project's)."),
+    baseline_runs: Optional[str] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs to compare against (default 3)."),
+    metrics_port: Optional[str] = typer.Option(None, "--metrics-port", envvar="LOADGEN_METRICS_PORT", help="Serve Prometheus /metrics on this port during the run (9646 is the project's)."),
     metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr", envvar="LOADGEN_METRICS_ADDR", help="Address /metrics binds to."),
     metrics_grace: str = typer.Option("15s", "--metrics-grace", envvar="LOADGEN_METRICS_GRACE", help="Keep /metrics up after the run until it is scraped, at most this long."),
     monitor: list[str] = typer.Option([], "--monitor", help="A service's resources to sample: LABEL=pid:N, LABEL=name:PROC, LABEL=cmd:REGEX (repeatable)."),
@@ -147,23 +147,37 @@ def run(
     run_id: Optional[str] = typer.Option(None, "--run-id", envvar="LOADGEN_RUN_ID", help="The run's id (shards of one run share it)."),
     shard_wait: str = typer.Option("10m", "--shard-wait", envvar="LOADGEN_SHARD_WAIT", help="How long a shard waits for the others to register."),
     on_worker_failure: str = typer.Option("continue", "--on-worker-failure", envvar="LOADGEN_ON_WORKER_FAILURE", help="When a worker dies: continue without its share, or stop the run."),
+    max_head_size: Optional[str] = typer.Option(None, "--max-head-size", envvar="LOADGEN_MAX_HEAD_SIZE", help="Largest response head (status line and headers) read, e.g. 64KiB (default 1MiB); a larger one is a too_large error."),
+    max_body_size: Optional[str] = typer.Option(None, "--max-body-size", envvar="LOADGEN_MAX_BODY_SIZE", help="Largest response body read as received, e.g. 10MB (default 64MiB); a larger one is a too_large error."),
+    max_decoded_size: Optional[str] = typer.Option(None, "--max-decoded-size", envvar="LOADGEN_MAX_DECODED_SIZE", help="Largest body after decompression (r.content, r.text), e.g. 100MiB (default 64MiB)."),
+    max_names: Optional[str] = typer.Option(None, "--max-names", envvar="LOADGEN_MAX_NAMES", help="Most distinct endpoint names recorded (default 200); the rest are folded into one row: give requests a name=."),
 ) -> None:
-    """Run a load test from a scenario file, or against one --url."""
+    """Run a load test from a scenario file, or against one --url.
+
+    Exit codes: 0 passed; 1 a threshold or the regression gate failed; 2 bad
+    usage (options, scenario file, an unwritable output path; found before
+    anything runs); 3 the run could not be carried out: not one request got
+    an HTTP response (every connect refused or timed out, every connection
+    reset, only garbage in reply), or the run could be neither stored nor
+    spooled.
+    """
     from .engine import AdHocRequest
     from .scenario import load_scenario
 
-    if scenario_file and url:
+    if scenario_file and url is not None:
         raise UsageError("give a scenario file or --url, not both")
-    if not scenario_file and not url:
+    if not scenario_file and url is None:
         raise UsageError("give a scenario file to run, or --url for ad-hoc mode")
     scenario = load_scenario(scenario_file) if scenario_file else None
     opts: dict[str, Any] = dict(scenario.options) if scenario else {}
 
     h = _first(host, opts.get("host"), scenario.host if scenario else None)
-    if h:
+    if h is not None:
         h = parse_url(h, what="--host")
-    if url:
+    if url is not None:
         parse_url(url, what="--url")
+    verb = parse_method(method)
+    request_headers = _headers(header)
     r = _first(rate, opts.get("rate"))
     st = _first(stages, opts.get("stages"))
     u = _first(users, opts.get("users"))
@@ -178,38 +192,46 @@ def run(
                 raise UsageError(f"--body file {body[1:]} cannot be read: {exc.strerror}") from None
         else:
             data = body.encode()
+    if st is not None and not isinstance(st, str):
+        raise UsageError(f"stages must be text such as '30s:100,1m:500', not {shown(st)}")
+    defaults = RunConfig()  # the response limits' and the name cap's defaults
     config = RunConfig(
         host=h,
         model=m,  # type: ignore[arg-type]
-        users=_int(_first(u, 10), "--users"),
-        spawn_rate=_float(_first(spawn_rate, opts.get("spawn_rate"), 10.0), "--spawn-rate"),
-        run_time_s=parse_duration(_first(run_time, opts.get("run_time"), "10s"), what="--run-time"),
-        rate=_float(r, "--rate") if r is not None else None,
+        users=number("users", _first(u, 10)),  # type: ignore[arg-type]
+        spawn_rate=number("spawn_rate", _first(spawn_rate, opts.get("spawn_rate"), 10.0)),
+        run_time_s=_duration("run_time_s", _first(run_time, opts.get("run_time"), "10s"), "--run-time"),
+        rate=number("rate", r) if r is not None else None,
         stages=parse_stages(st) if st else (),
         arrival=_first(arrival, opts.get("arrival"), "constant"),
-        preallocated_users=_int(u, "--users") if m == "open" and u is not None else None,
-        max_inflight=_int(_first(max_inflight, opts.get("max_inflight"), 1000), "--max-inflight"),
-        timeout_s=parse_duration(_first(timeout, opts.get("timeout"), "60s"), what="--timeout"),
-        connect_timeout_s=parse_duration(_first(connect_timeout, "10s"), what="--connect-timeout"),
-        graceful_stop_s=parse_duration(_first(graceful_stop, opts.get("graceful_stop"), "10s"), what="--graceful-stop"),
+        preallocated_users=number("users", u) if m == "open" and u is not None else None,  # type: ignore[arg-type]
+        max_inflight=number("max_inflight", _first(max_inflight, opts.get("max_inflight"), 1000)),  # type: ignore[arg-type]
+        timeout_s=_duration("timeout_s", _first(timeout, opts.get("timeout"), "60s"), "--timeout"),
+        connect_timeout_s=_duration("connect_timeout_s", _first(connect_timeout, "10s"), "--connect-timeout"),
+        graceful_stop_s=_duration("graceful_stop_s", _first(graceful_stop, opts.get("graceful_stop"), "10s"),
+                                  "--graceful-stop"),
         test_type=_first(test_type, opts.get("test_type"), "load"),
         app_version=app_version,
-        seed=seed,
+        seed=number("seed", seed) if seed is not None else None,  # type: ignore[arg-type]
         summary_json=summary_json,
         quiet=quiet,
-        break_error_rate=_first(break_error_rate, 0.05),
-        break_p95_ms=1000 * parse_duration(_first(break_p95, "1s"), what="--break-p95"),
+        break_error_rate=number("break_error_rate", _first(break_error_rate, 0.05)),
+        break_p95_ms=_duration("break_p95_ms", _first(break_p95, "1s"), "--break-p95", scale=1000.0),
+        max_head_bytes=_size("max_head_bytes", _first(max_head_size, defaults.max_head_bytes), "--max-head-size"),
+        max_body_bytes=_size("max_body_bytes", _first(max_body_size, defaults.max_body_bytes), "--max-body-size"),
+        max_decoded_bytes=_size("max_decoded_bytes", _first(max_decoded_size, defaults.max_decoded_bytes),
+                                "--max-decoded-size"),
+        max_names=number("max_names", _first(max_names, defaults.max_names)),  # type: ignore[arg-type]
     )
     if scenario is not None and config.host is None:
         raise UsageError(f"{scenario.path}: no host; pass --host, set TARGET_HOST, or set host on the User class")
     adhoc = (
-        AdHocRequest(url=url, method=method.upper(), headers=_headers(header), body=data) if url else None
+        AdHocRequest(url=url, method=verb, headers=request_headers, body=data) if url else None
     )
 
     thresholds = _threshold_list(threshold, opts.get("thresholds"))
     reg_thresholds = _regression_thresholds(thresholds_file)
-    if baseline_runs is not None and baseline_runs < 1:
-        raise UsageError("--baseline-runs must be at least 1")
+    n_baseline = number("baseline_runs", baseline_runs) if baseline_runs is not None else None
     store_opts = _store_options(db, spool_dir, environment, git_commit)
     from .shards import parse_shard
 
@@ -232,33 +254,39 @@ def run(
         raise UsageError("--baseline-version needs a results store; drop --db none")
     if report and store_opts.db is None:
         raise UsageError("--report is built from the results store; drop --db none")
-    if report:
-        from pathlib import Path as _P
+    # Outputs are checked now, not after a run whose results they are meant to keep.
+    if summary_json is not None:
+        _check_writable(summary_json, "--summary-json")
+    if report is not None:
+        _check_writable(report, "--report")
 
-        if not _P(report).parent.resolve().is_dir():
-            raise UsageError(f"--report {report}: the folder {_P(report).parent} does not exist")
-
-    observe = _observe_options(metrics_port, metrics_addr, metrics_grace, monitor, queue, collect_interval, opts)
+    port = number("metrics_port", metrics_port) if metrics_port is not None else None
+    observe = _observe_options(port, metrics_addr, metrics_grace, monitor, queue, collect_interval, opts)  # type: ignore[arg-type]
     from .coordinator import resolve_workers
 
     if on_worker_failure not in ("continue", "stop"):
-        raise UsageError(f"--on-worker-failure must be continue or stop, not {on_worker_failure!r}")
+        raise UsageError(f"--on-worker-failure must be continue or stop, not {shown(on_worker_failure)}")
+    if workers is not None and workers.strip().lower() != "auto":
+        number("workers", workers)
     import dataclasses as _dc
 
     observe = _dc.replace(observe, workers=resolve_workers(workers), on_worker_failure=on_worker_failure)
 
     console = _console()
     from .runner import GateOptions, execute
+    from .store.url import redact
 
     target = url or config.host
     if not quiet:
-        what = f"{scenario.path} against {target}" if scenario else f"{method.upper()} {url}"
+        shown_target = redact(target) if target else target
+        what = f"{scenario.path} against {shown_target}" if scenario else f"{verb} {shown_target}"
         load = (
             f"open model, {config.arrival} arrivals, " + (f"stages {st}" if config.stages else f"{config.rate:g}/s")
             if config.model == "open"
             else f"closed model, {config.users} users at {config.spawn_rate:g}/s"
         )
-        console.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}")
+        console.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}",
+                      markup=False)
     outcome = execute(
         config,
         scenario=scenario,
@@ -271,7 +299,7 @@ def run(
             baseline_version=baseline_version,
             fail_on_regression=fail_on_regression,
             regression_thresholds=reg_thresholds,
-            baseline_runs=baseline_runs,
+            baseline_runs=n_baseline,  # type: ignore[arg-type]
         ),
         console=console,
         quiet=quiet,
@@ -281,6 +309,24 @@ def run(
     if report:
         _run_report(report, store_opts, outcome, reg_thresholds, console)
     raise typer.Exit(outcome.exit_code)
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Fail before the run, in one sentence, when an output file cannot be written."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir():
+            raise UsageError(f"{option} {shown(path, 4200)} is a folder; name a file in it")
+        existed = p.exists()
+        with open(p, "ab"):
+            pass
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{option} {shown(path, 4200)} cannot be written: {why}") from None
+    if not existed:
+        p.unlink(missing_ok=True)  # written at the run's end; an empty file would look like a result
 
 
 def _run_report(path: str, store: Any, outcome: Any, thresholds: Any, console: Console) -> None:
@@ -311,8 +357,6 @@ def _observe_options(port: int | None, addr: str, grace: str, monitor: list[str]
     from .collectors import parse_monitors, parse_queues
     from .runner import ObserveOptions
 
-    if port is not None and not 0 <= port <= 65535:
-        raise UsageError(f"--metrics-port {port} is not a port number (0-65535)")
     services = parse_monitors(opts.get("monitor")) + parse_monitors(monitor)
     queues = parse_queues(opts.get("queues")) + parse_queues(queue)
     seen: set[str] = set()
@@ -584,9 +628,30 @@ def demo_target(
     serve(cfg)
 
 
-def main() -> None:
-    """Entry point of the ``loadgen`` console script."""
-    app(prog_name="loadgen")
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``loadgen`` console script (``argv``: the arguments, default sys.argv[1:]).
+
+    Exits with the command's code. A command line click cannot parse (an
+    unknown option, a missing value) is one line on stderr and exit 2, like
+    every other usage error.
+    """
+    import sys
+
+    from typer import _click as click  # typer's own copy of click
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="loadgen", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(2)  # the help is already printed
+    except click.ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        print(f"loadgen: error: {message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("loadgen: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

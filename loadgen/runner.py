@@ -26,7 +26,7 @@ from .config import RunConfig
 from .engine import AdHocRequest, Engine, RunResult
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
 from .scenario import Scenario
-from .store.url import DatabaseURL
+from .store.url import DatabaseURL, redact
 
 __all__ = ["StoreOptions", "GateOptions", "ObserveOptions", "execute", "new_run_id"]
 
@@ -108,9 +108,10 @@ def _git_commit(scenario: Scenario | None) -> str | None:
 def _config_doc(config: RunConfig, adhoc: AdHocRequest | None) -> dict[str, Any]:
     doc = dataclasses.asdict(config)
     doc["stages"] = [dataclasses.asdict(s) for s in config.stages]
+    doc["host"] = redact(config.host) if config.host else config.host
     if adhoc is not None:
         # Header values may carry credentials: keep their names only.
-        doc["adhoc"] = {"url": adhoc.url, "method": adhoc.method, "headers": sorted(adhoc.headers),
+        doc["adhoc"] = {"url": redact(adhoc.url), "method": adhoc.method, "headers": sorted(adhoc.headers),
                         "body_bytes": len(adhoc.body)}
     return doc
 
@@ -140,7 +141,7 @@ def scenario_key(scenario: Scenario | None, adhoc: AdHocRequest | None) -> str |
     if scenario is not None:
         return os.path.normpath(scenario.path)
     if adhoc is not None:
-        return f"{adhoc.method} {adhoc.url}"
+        return f"{adhoc.method} {redact(adhoc.url)}"
     return None
 
 
@@ -166,7 +167,12 @@ def execute(
     observe: ObserveOptions = ObserveOptions(),
     sinks: list[Any] | None = None,
 ) -> Outcome:
-    """Run the test and everything after it; see the module docstring."""
+    """Run the test and everything after it; see the module docstring.
+
+    ``target`` is the URL as shown and stored: any password in it is masked here,
+    the one way in to every output (terminal, summary, store, /metrics, messages).
+    """
+    target = redact(target) if target else target
     run_id = store.run_id or new_run_id()
     exporter = None
     if observe.metrics_port is not None:
@@ -314,15 +320,17 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
     if gate.thresholds:
         from .thresholds import evaluate, results_to_json
 
-        threshold_results = evaluate(gate.thresholds, result.recorder, result.duration_s, final=True)
+        threshold_results = evaluate(gate.thresholds, result.recorder, result.schedule_s, final=True)
         doc["thresholds"] = results_to_json(threshold_results)
         if not all(r.passed for r in threshold_results):
             exit_code = EXIT_FAILED
-    kinds = doc["errors_by_kind"]
-    unreachable = bool(doc["requests"] and not sum(doc["status_codes"].values()) and kinds.get("connect"))
-    if unreachable:
+    unserved = _unserved(doc, target)
+    if unserved:
         exit_code = EXIT_RUN
     aborted = threshold_sink is not None and threshold_sink.aborted is not None
+    if aborted and doc.get("stop_reason") in (None, "abort-on-fail"):  # say which threshold
+        doc["stop_reason"] = (f"abort-on-fail: threshold {threshold_sink.aborted.threshold.expr} failed "  # type: ignore[union-attr]
+                              f"at {threshold_sink.aborted_at_s:.0f}s")  # type: ignore[union-attr]
     status = _status(result, aborted)
     doc["status"] = status
 
@@ -332,6 +340,9 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
 
         render(threshold_results, console)
 
+    # The summary file first: it is the copy that survives when the store cannot take the run.
+    doc["exit_code"] = exit_code
+    summary_error = _write_summary_file(doc, summary_json)
     outcome = Outcome(exit_code=exit_code, summary=doc, run_id=run_id)
     stored = False
     if store.shards > 1:
@@ -345,7 +356,7 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
         from .store.records import endpoint_rows, run_end_row
 
         end = run_end_row(result.duration_s, doc, status, exit_code, dt.datetime.now(dt.timezone.utc).timestamp())
-        wo = writer.finish(end, endpoint_rows(result.recorder.totals, result.duration_s))
+        wo = writer.finish(end, endpoint_rows(result.recorder.totals, result.schedule_s))
         stored = wo.stored
         if wo.stored:
             _say(console, f"stored as run {run_id} in {escape(store.db.shown)}")  # type: ignore[union-attr]
@@ -357,21 +368,29 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
                 f"{escape(str(wo.spool_path))} (with the same --db or LOADGEN_DB_URL)[/yellow]"
             )
         else:
-            raise RunError(f"the run could not be stored: {wo.error}, and no spool file could be written")
+            lost = f"the run could not be stored ({wo.error or 'unknown error'}) and no spool file could be written"
+            doc["exit_code"] = EXIT_RUN
+            doc["warnings"].append(f"{lost}: this summary is the run's only record")
+            if summary_json and summary_error is None:
+                summary_error = _write_summary_file(doc, summary_json)
+            kept = (f"its summary is in {summary_json}, the only copy" if summary_json and summary_error is None
+                    else "nothing of it is kept (give --summary-json to keep its summary)")
+            raise RunError(f"{lost}; {kept}")
 
     try:
-        if unreachable:
-            raise RunError(f"the target {target} could not be reached: every connection failed")
+        if unserved:
+            raise RunError(unserved)
         exit_code = _gate_on_baseline(gate, store, run_id, stored, writer is not None, exit_code, doc, console)
+    except RunError:
+        exit_code = EXIT_RUN
+        raise
     finally:
-        if summary_json:
-            doc["exit_code"] = exit_code
-            try:
-                write_summary(doc, summary_json)
-            except OSError as exc:
-                from .errors import UsageError
-
-                raise UsageError(f"--summary-json {summary_json} cannot be written: {exc.strerror}") from None
+        doc["exit_code"] = exit_code
+        if summary_json and summary_error is None:
+            summary_error = _write_summary_file(doc, summary_json)
+        if summary_error is not None:
+            # The run's verdict stands only if its summary is where CI looks for it.
+            raise RunError(f"--summary-json {summary_json} could not be written: {summary_error}")
     outcome.exit_code = exit_code
     outcome.stored = stored
     if stored and (exit_code != EXIT_OK or "comparison" in doc):
@@ -387,6 +406,44 @@ def _execute(config: RunConfig, scenario: Scenario | None, adhoc: AdHocRequest |
             )
         exporter.linger(observe.metrics_grace_s)
     return outcome
+
+
+# Error kinds that show the target failed a request (not the run's end, nor the scenario).
+_TARGET_FAILURES = ("connect", "timeout", "reset", "protocol")
+
+
+def _unserved(doc: dict[str, Any], target: str | None) -> str | None:
+    """Why the run is exit 3 because the target served nothing, or None.
+
+    Exit 3 means not one request got an HTTP response and the target failed at
+    least one: connects refused or timed out, connections reset or closed, only
+    garbage in reply (any mix). One response, whatever its status, means the
+    target was served and the thresholds decide. Requests cut off by the run's
+    end (``cutoff``) count as the target failing them too (it never answered in
+    the whole run), except after a signal: Ctrl-C may stop a run against a slow
+    target before its first answer.
+    """
+    requests = doc["requests"]
+    kinds = doc["errors_by_kind"]
+    failures = _TARGET_FAILURES if doc.get("interrupted") else (*_TARGET_FAILURES, "cutoff")
+    if not requests or sum(doc["status_codes"].values()) or not any(kinds.get(k) for k in failures):
+        return None
+    how = ", ".join(f"{kind} {n:,}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"the target {target} could not be reached or served: none of the {requests:,} requests got an "
+            f"HTTP response ({how})")
+
+
+def _write_summary_file(doc: dict[str, Any], path: str | None) -> str | None:
+    """Write the summary JSON; the reason it could not be, or None."""
+    if not path:
+        return None
+    from .summary import write_summary
+
+    try:
+        write_summary(doc, path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _finish_shard(config: RunConfig, result: RunResult, store: StoreOptions, writer: Any, run_id: str,
