@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from loadgen.http.client import Client, Session
-from loadgen.recorder import Recorder
+from clients import run_client
+from loadgen.http.client import Client
 
 
 def _app() -> web.Application:
@@ -101,18 +101,7 @@ def server() -> Iterator[_Server]:
 
 
 def _run(coro_fn, base_url: str, **session_kw):
-    async def main():
-        rec = Recorder()
-        sess = Session(rec, **session_kw)
-        sess.start()
-        client = Client(sess, base_url)
-        try:
-            return await coro_fn(client), rec
-        finally:
-            client.close()
-            sess.close()
-
-    return asyncio.run(main())
+    return run_client(coro_fn, base_url, **session_kw)[:2]
 
 
 def test_json_body_headers_params_and_grouping(server):

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from clients import run_client
 from hostile import HostileServer, Request, ok_response
 from loadgen.config import RunConfig
 from loadgen.engine import AdHocRequest, Engine
@@ -116,19 +117,7 @@ def test_adhoc_requests_cut_off_are_recorded(model):
 # -- 2. the stale keep-alive retry: never twice, never lost -----------------------
 
 
-def _run(coro_fn, base_url: str | None, **session_kw):
-    async def main():
-        rec = Recorder()
-        sess = Session(rec, **session_kw)
-        sess.start()
-        client = Client(sess, base_url)
-        try:
-            return await coro_fn(client), rec, sess
-        finally:
-            client.close()
-            sess.close()
-
-    return asyncio.run(main())
+_run = run_client
 
 
 def _answer_then_close(conn: socket.socket, req: Request) -> bool:

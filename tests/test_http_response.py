@@ -18,12 +18,13 @@ import time
 import psutil
 import pytest
 
-from loadgen.http.client import Client, FixedRequest, Session
+from loadgen.http.client import Client, FixedRequest
 from loadgen.http.limits import DEFAULT_LIMITS
 from loadgen.http.response import ResponseError, ResponseTooLarge
 from loadgen.recorder import Recorder
 
 sys.path.insert(0, os.path.dirname(__file__))
+from clients import run_client  # noqa: E402
 from hostile import HostileServer  # noqa: E402
 
 
@@ -34,18 +35,8 @@ def srv():
 
 
 def _run(coro_fn, base_url: str, **session_kw):
-    async def main():
-        rec = Recorder()
-        sess = Session(rec, **session_kw)
-        sess.start()
-        client = Client(sess, base_url)
-        try:
-            return await coro_fn(client, rec), rec
-        finally:
-            client.close()
-            sess.close()
-
-    return asyncio.run(main())
+    """``coro_fn(client, recorder)``; returns (its result, the recorder)."""
+    return run_client(lambda client: coro_fn(client, client._recorder), base_url, **session_kw)[:2]
 
 
 def _fixed(srv, path: str, n: int = 1, **session_kw):
