@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile import HostileServer, ok_response
+from hostile import STANDARD, HostileServer, ok_response
 from loadgen.config import RunConfig
 from loadgen.engine import AdHocRequest, Engine
 from loadgen.scenario import load_scenario
@@ -228,13 +228,7 @@ def test_open_model_intended_equals_recorded_plus_dropped_with_a_stalling_target
         if n % 5:
             conn.sendall(ok_response())
             return True
-        conn.settimeout(None)
-        try:
-            while conn.recv(65536):
-                pass
-        except OSError:
-            pass
-        return False
+        return STANDARD["/stall"](conn, req)
 
     with HostileServer({"/fifth": one_in_five}) as srv:
         config = RunConfig(model="open", rate=50, run_time_s=2.0, graceful_stop_s=1.0, max_inflight=200)
