@@ -36,6 +36,12 @@ from .workload import Shape, level_at, shape_of
 __all__ = ["Coordinator", "resolve_workers"]
 
 _READY_TIMEOUT_S = 120.0
+#: A worker still running this long after the run should have ended (its schedule, or a stop,
+#: plus the graceful stop) is killed: past the engine's own last resort (10 s), so a worker
+#: ends by itself when it can, and the run always ends when it cannot (a blocked, deaf loop).
+_HARD_MARGIN_S = 15.0
+#: After a second Ctrl-C, how long a worker gets to obey "kill" before it is killed.
+_KILL_GRACE_S = 2.0
 
 
 def resolve_workers(value: str | int | None) -> int:
@@ -107,6 +113,7 @@ class Coordinator:
         self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
         self._stopping = False
         self._interrupted = False
+        self._kill_at = float("inf")  # time.monotonic() past which running workers are killed
         self._msgs: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
         self._workers: list[_Worker] = []
         self._pending: dict[int, dict[int, IntervalSnapshot]] = {}
@@ -122,6 +129,7 @@ class Coordinator:
         if self._stopping:
             return
         self._stopping = True
+        self._kill_at = min(self._kill_at, time.monotonic() + self.config.graceful_stop_s + _HARD_MARGIN_S)
         for w in self._workers:
             if not w.dead:
                 w.send("stop")
@@ -255,6 +263,7 @@ class Coordinator:
 
     def _on_sigint(self, signum: int, frame: Any) -> None:  # noqa: ARG002
         if self._stopping:
+            self._kill_at = min(self._kill_at, time.monotonic() + _KILL_GRACE_S)
             for w in self._workers:
                 w.send("kill")
             return
@@ -277,9 +286,12 @@ class Coordinator:
         if not alive:
             raise RunError("every worker process died before the run started")
         started_at = time.time()
+        self._kill_at = min(self._kill_at, time.monotonic() + self.shape.duration_s
+                            + self.config.graceful_stop_s + _HARD_MARGIN_S)
         for w in alive:
             w.send("go")
         while not all(w.dead or w.part is not None for w in self._workers):
+            self._kill_overdue()
             try:
                 i, msg = self._msgs.get(timeout=0.5)
             except queue.Empty:
@@ -290,6 +302,15 @@ class Coordinator:
             self._handle(*self._msgs.get_nowait())
         self._flush(final=True)
         return self._result(started_at)
+
+    def _kill_overdue(self) -> None:
+        """Kill the workers still running past the run's hard end; each is then reported dead."""
+        if time.monotonic() < self._kill_at:
+            return
+        self._kill_at = float("inf")
+        for w in self._workers:
+            if not w.dead and w.part is None and w.proc.poll() is None:
+                w.proc.kill()
 
     def _result(self, started_at: float) -> RunResult:
         tot = self.recorder.totals

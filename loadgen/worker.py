@@ -72,7 +72,7 @@ def main() -> int:
         if engine is None or loop is None:
             state["pending"] = cmd
             return
-        loop.call_soon_threadsafe(engine.cancel_all if cmd == "kill" else engine.interrupt)
+        engine.stop_threadsafe(now=cmd == "kill")
 
     async def gate() -> None:
         state["loop"] = asyncio.get_running_loop()
@@ -85,7 +85,7 @@ def main() -> int:
         _send(out, lock, {"type": "interval", "snap": snapshot_to_json(snap)})
 
     engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=[sink], handle_signals=False,
-                    part=(job["part"][0], job["part"][1]), start_gate=gate)
+                    last_resort=True, part=(job["part"][0], job["part"][1]), start_gate=gate)
     state["engine"] = engine
     threading.Thread(target=commands, name="loadgen-worker-commands", daemon=True).start()
     result = engine.run()

@@ -101,11 +101,13 @@ def test_a_task_that_never_suspends_does_not_hang_the_run(tmp_path, target, body
 
 # -- symptom 3: signals while the loop is blocked ----------------------------------
 
-@pytest.mark.parametrize("sig,block", [
-    (signal.SIGTERM, "time.sleep(1000)"),
-    (signal.SIGINT, "while True:\n                    pass"),
+@pytest.mark.parametrize("sig,block,workers", [
+    (signal.SIGTERM, "time.sleep(1000)", "1"),
+    (signal.SIGINT, "while True:\n                    pass", "1"),
+    # A worker's stop arrives on a thread, not as a signal: the watchdog must break its loop too.
+    (signal.SIGTERM, "time.sleep(1000)", "2"),
 ])
-def test_a_signal_stops_a_run_whose_loop_is_blocked(tmp_path, target, sig, block):
+def test_a_signal_stops_a_run_whose_loop_is_blocked(tmp_path, target, sig, block, workers):
     mark = tmp_path / "blocked"
     f = _scenario(tmp_path, f"""
         import time
@@ -120,7 +122,7 @@ def test_a_signal_stops_a_run_whose_loop_is_blocked(tmp_path, target, sig, block
     """)
     # Without the signal the deadline would end it too: give it a long schedule so
     # only the signal can explain an early end.
-    args = _closed(f, target.url)
+    args = _closed(f, target.url) + ["--workers", workers]
     args[args.index("--run-time") + 1] = "60s"
     cp, took, doc = _cli(tmp_path, args, signal_at=mark, sig=sig, bound_s=30)
     _ended_cleanly(cp, took, doc, bound_s=30)
@@ -369,6 +371,13 @@ def test_a_scenario_that_swallows_every_interruption_still_ends_the_process(tmp_
     assert cp.returncode == 3
     assert "ignores every interruption" in cp.stderr
     assert took < 35
+    # With workers, each ends itself the same way; the coordinator reports them dead and
+    # still writes the run's summary (and would kill them past its own hard end).
+    cp, took, doc = _cli(tmp_path, _closed(f, target.url) + ["--workers", "2"], bound_s=45)
+    assert took < 45
+    assert doc is not None, cp.stderr
+    assert "Traceback" not in cp.stderr
+    assert any("died" in w for w in doc["warnings"]), doc["warnings"]
 
 
 def test_the_run_config_limits_and_name_cap_reach_the_client_and_recorder():
