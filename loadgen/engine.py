@@ -26,6 +26,7 @@ stop + a few seconds whatever the scenario or the target does.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
 import math
 import os
@@ -85,6 +86,22 @@ _CAUSE_BURST = "a burst: many users sent in the same instant, more than the loop
 _CAUSE_CPU = "CPU: the generator's core was saturated"
 _CAUSE_OWN = "the generator's own work once a second (interval snapshot and results sinks)"
 _YIELD_EVERY = 64  # closed users without think time yield to the loop once every this many iterations
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another libc, another OS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+#: Every second the loop allocates interval histograms (16-224 KiB) that the store's writer
+#: thread and the /metrics server free, and glibc keeps the holes: a soak with both grew
+#: 3.45 MB/min at 3,000 req/s with no Python object growing (tracemalloc flat). Trimming
+#: every 10 intervals took it to about 1.2 MB/min, for 0.14 ms (median; 0.45 max) a call.
+_malloc_trim = _find_malloc_trim()
+_TRIM_EVERY = 10
 
 
 def _quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -155,6 +172,7 @@ class Engine:
         adhoc: AdHocRequest | None = None,
         sinks: list[Sink] | None = None,
         handle_signals: bool = True,
+        last_resort: bool | None = None,
         part: tuple[int, int] = (0, 1),
         start_gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -173,6 +191,9 @@ class Engine:
         self.adhoc = adhoc
         self.sinks = list(sinks or [])
         self.handle_signals = handle_signals
+        # The watchdog's os._exit for a scenario that ignores every interruption: only where
+        # this process is the run's own (the CLI, or a worker, whose coordinator counts it dead).
+        self.last_resort = handle_signals if last_resort is None else last_resort
         self.recorder = Recorder(max_names=config.max_names)
         limits = Limits(max_head_bytes=config.max_head_bytes, max_body_bytes=config.max_body_bytes,
                         max_decoded_bytes=config.max_decoded_bytes)
@@ -394,6 +415,23 @@ class Engine:
         self._interrupted = True
         self.stop()
 
+    def stop_threadsafe(self, *, now: bool = False) -> None:
+        """Stop from another thread (a worker's commands): gracefully, or at once with ``now``.
+
+        Like a signal: the watchdog breaks a scenario that holds the loop if the
+        loop does not take the call within half a second.
+        """
+        if not self._signal_ns:
+            self._signal_ns = perf_counter_ns()
+        self._loop.call_soon_threadsafe(self._stop_requested, now)
+
+    def _stop_requested(self, now: bool) -> None:
+        self._signal_ns = 0
+        if now:
+            self.cancel_all()
+        else:
+            self.interrupt()
+
     def _deadline_stop(self) -> None:
         """The watchdog's: the schedule's end timer did not fire on time (a blocked loop)."""
         if self.model == "open" and not self._stopping and self._tick_handle is not None:
@@ -410,7 +448,7 @@ class Engine:
         if self._finished:
             return None
         held = stale > _UNRESPONSIVE_NS
-        if self.handle_signals and stale > _GIVE_UP_NS:
+        if self.last_resort and stale > _GIVE_UP_NS:
             base = self._stop_ns if self._stopping else self._schedule_end_ns
             if self._signal_ns:  # a signal the held loop never saw counts as the stop
                 base = min(base, self._signal_ns)
@@ -781,6 +819,8 @@ class Engine:
         t = perf_counter_ns()
         snap = self.recorder.snapshot(t)
         self._emit(snap)
+        if _malloc_trim is not None and k % _TRIM_EVERY == 0:
+            _malloc_trim(0)
         # The generator's own once-a-second work holds the loop too; the stall it causes
         # shows in the next interval, which names it rather than blaming a burst.
         due = self._t0 + int((k + 1) * _INTERVAL_S * 1e9)
