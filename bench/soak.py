@@ -7,7 +7,11 @@
 Open model, Poisson arrivals, ``bench/soak_scenario.py`` (a login per user,
 weighted tasks, ids folded into names, JSON and form bodies) against bench's
 nginx pinned to core 0, loadgen pinned to core 1 with the SQLite store and
-``/metrics`` on, scraped every 10 s as Prometheus would. Every 10 s it
+``/metrics`` on, scraped every 10 s as Prometheus would. The user pool is
+fixed (``--users`` = ``--max-inflight`` = ``--pool``): an open-model pool grows
+on demand and never shrinks, so a pool that grew after minute 5 (a busy
+neighbour stalls the loop once, and arrivals pile up) would be counted as a
+leak; with a fixed pool, an arrival that finds it full is dropped and counted. Every 10 s it
 samples loadgen's RSS (psutil) and the lag and stall figures ``/metrics``
 exposes; at the end it prints a markdown section (RSS at 5 and 60 minutes,
 their ratio, lag over the run) for ``bench/RESULTS.md`` and writes every
@@ -70,7 +74,8 @@ def report(samples: list[dict], args: argparse.Namespace, summary: dict | None, 
     lines = [
         f"## Soak ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `{cmd}`)",
         "",
-        f"Open model, Poisson, {args.rate}/s for {args.minutes} min, `bench/soak_scenario.py` against nginx "
+        f"Open model, Poisson, {args.rate}/s for {args.minutes:g} min, a fixed pool of {args.pool} users, "
+        "`bench/soak_scenario.py` against nginx "
         "(core 0), loadgen on core 1, SQLite store, `/metrics` scraped every 10 s.",
         "",
         "| figure | value |",
@@ -104,6 +109,7 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--loadgen", default=str(bench.REPO / ".venv" / "bin" / "loadgen"))
     ap.add_argument("--sample-s", type=float, default=10.0)
+    ap.add_argument("--pool", type=int, default=300, help="open-model users, preallocated and the most in flight")
     args = ap.parse_args()
     bench.WORK.mkdir(parents=True, exist_ok=True)
     nginx = bench.start_nginx()
@@ -117,6 +123,7 @@ def main() -> int:
     mport = bench.free_port()
     argv = [*shlex.split(args.loadgen), "run", str(bench.BENCH / "soak_scenario.py"),
             "--host", f"http://127.0.0.1:{nginx.port}", "--rate", str(args.rate), "--arrival", "poisson",
+            "--users", str(args.pool), "--max-inflight", str(args.pool),
             "--run-time", f"{args.minutes * 60:.0f}s", "--db", bench.sqlite_url(db),
             "--spool-dir", str(bench.SPOOL), "--metrics-port", str(mport), "--metrics-grace", "0s",
             "--summary-json", str(summary_path), "-q"]
