@@ -462,6 +462,8 @@ class DashboardUser(User):
     @task(1)
     async def health(self) -> None:
         await self.client.get("/health")
+        if self.random.random() < 0.3:
+            raise RuntimeError("a scenario bug: a failed iteration, exported by task")
 '''
 
 
