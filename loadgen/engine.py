@@ -443,7 +443,7 @@ class Engine:
             self.stop()
 
     def _watch(self, now: int, stale: int) -> str | None:
-        """Called by the watchdog thread every 20 ms: a reason to break the main thread out of
+        """Called by the watchdog thread every 100 ms (20 ms while the loop is late): a reason to break the main thread out of
         what holds the loop (``stale`` ns without a tick), or None. Reads state, queues calls."""
         if self._finished:
             return None
