@@ -30,7 +30,7 @@ from .config import RunConfig
 from .engine import AdHocRequest, RunResult, Sink
 from .errors import RunError, ScenarioError
 from .recorder import DEFAULT_MAX_NAMES, IntervalSnapshot, Recorder
-from .wire import add_part_extras, merge_snapshots, snapshot_from_json
+from .wire import add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
 from .workload import Shape, level_at, shape_of
 
 __all__ = ["Coordinator", "resolve_workers"]
@@ -316,15 +316,12 @@ class Coordinator:
         tot = self.recorder.totals
         parts = [w.part for w in self._workers if w.part is not None]
         exceptions: dict[str, int] = {}
-        warnings = list(self.warnings)
+        warnings = self.warnings + [w for w in part_warnings(parts, "workers") if w not in self.warnings]
         users_max = 0
         for p in parts:
             add_part_extras(self.recorder, p)
             for k, v in p["exceptions"].items():
                 exceptions[k] = exceptions.get(k, 0) + v
-            for w in p["warnings"]:
-                if w not in warnings:
-                    warnings.append(w)
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted

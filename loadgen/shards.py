@@ -30,7 +30,7 @@ from .config import RunConfig, Stage
 from .engine import RunResult
 from .errors import RunError, UsageError
 from .recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
-from .wire import add_part_extras, hist_from_json
+from .wire import add_part_extras, hist_from_json, part_warnings
 from .workload import shape_of
 
 __all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result", "claim_merge", "store_merged",
@@ -137,11 +137,10 @@ def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
     """One RunResult from every shard's part, as if one process had run it all."""
     rec = merge_parts(parts, getattr(config, "max_names", DEFAULT_MAX_NAMES))
     exceptions: dict[str, int] = {}
-    warnings: list[str] = []
+    warnings = part_warnings(parts, "shards")
     for p in parts:
         for k, v in p["exceptions"].items():
             exceptions[k] = exceptions.get(k, 0) + v
-        warnings += [w for w in p["warnings"] if w not in warnings]
     extra: dict[str, Any] = {}
     if "stop_reason" in getattr(RunResult, "__dataclass_fields__", {}):
         extra["stop_reason"] = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)

@@ -16,7 +16,7 @@ from . import histogram as hdr
 from .recorder import EndpointInterval, IntervalSnapshot, Recorder
 
 __all__ = ["hist_to_json", "hist_from_json", "snapshot_to_json", "snapshot_from_json",
-           "part_to_json", "merge_snapshots", "add_part_extras", "Part"]
+           "part_to_json", "merge_snapshots", "add_part_extras", "part_warnings", "Part"]
 
 Part = dict[str, Any]
 
@@ -197,6 +197,16 @@ def part_to_json(recorder: Recorder, result: Any) -> Part:
         "duration_s": result.duration_s,
         "schedule_s": result.schedule_s,
     }
+
+
+def part_warnings(parts: list[Part], what: str) -> list[str]:
+    """The parts' warnings, each once; one that several parts gave says how many did
+    (``what``: "workers", "shards"), since its counts are each part's own."""
+    said: dict[str, int] = {}
+    for p in parts:
+        for w in p["warnings"]:
+            said[w] = said.get(w, 0) + 1
+    return [w if n == 1 else f"{w} (in each of {n} {what})" for w, n in said.items()]
 
 
 def add_part_extras(recorder: Recorder, part: Part) -> None:

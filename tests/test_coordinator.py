@@ -141,3 +141,12 @@ def test_bad_workers_is_exit_2():
     p = subprocess.run([sys.executable, "-m", "loadgen", "run", "--url", "http://127.0.0.1:9/", "--rate", "1",
                         "--workers", "zero"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--workers" in p.stderr
+
+
+def test_a_warning_several_parts_gave_says_how_many_did():
+    # Each part counts its own users: two workers each cancelling one user must not read as one.
+    from loadgen.wire import part_warnings
+
+    busy = "1 user(s) were still busy after the graceful stop of 1s and were cancelled"
+    parts = [{"warnings": [busy, "only mine"]}, {"warnings": [busy]}]
+    assert part_warnings(parts, "workers") == [f"{busy} (in each of 2 workers)", "only mine"]
