@@ -35,7 +35,7 @@ import run as bench  # bench/run.py: nginx, pinning, child-process hygiene
 
 _GAUGES = {
     "lag_p99_ms": re.compile(r"^loadgen_scheduler_lag_p99_seconds\{[^}]*\} (\S+)", re.M),
-    "stall_max_ms": re.compile(r"^loadgen_event_loop_stall\w*max\w*(?:\{[^}]*\})? (\S+)", re.M),
+    "stall_max_ms": re.compile(r"^loadgen_event_loop_stall_seconds(?:\{[^}]*\})? (\S+)", re.M),
     "requests": re.compile(r"^loadgen_requests_total\{[^}]*\} (\S+)", re.M),
 }
 
