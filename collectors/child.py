@@ -1,61 +1,52 @@
 """The collector child process: ``python -m loadgen.collectors.child`` (started by ProcessCollectorRunner).
 
-Protocol, over its standard streams, in frames of a 4-byte big-endian length
-and a pickle (both ends are loadgen, so pickle is safe here):
-
-- stdin: one frame with the config dict; then closing stdin means "stop";
-- stdout: one frame per round, ``(samples, errors)``.
-
-Anything a library prints goes to stderr: fd 1 is pointed there so that
-stdout carries frames only.
+It speaks loadgen's child-process channel (:mod:`loadgen.scaleout.channel`):
+a :class:`~loadgen.collectors.process_runner.CollectorJob` arrives first; a
+:class:`~loadgen.collectors.process_runner.Round` goes back every interval;
+the parent closing its end means "stop". Anything a library prints goes to
+stderr, so the frames stay whole.
 """
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import sys
 import time
 
-from loadgen.collectors.frames import read_frame, write_frame
+from loadgen.scaleout.channel import ParentLink
 
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when collection stops
-    frames_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    frames_in = sys.stdin.buffer
-    try:
-        config = read_frame(frames_in)
-    except EOFError:
-        return 0
-
+    link = ParentLink(stray="stderr")
+    # Imported once fd 1 is redirected: whatever a library prints on import cannot break a frame.
     from loadgen.collectors.build import build_sources
+    from loadgen.collectors.process_runner import CollectorJob, Round
     from loadgen.collectors.runner import CollectorRunner
 
-    interval_s: float = config["interval_s"]
+    job = link.job(CollectorJob)
+    if job is None:
+        return 0
     runner = CollectorRunner(
         build_sources(
-            config["services"],
-            config["queues"],
-            include_generator=config["include_generator"],
-            generator_pid=config["parent_pid"],
-            timeout_s=config["timeout_s"],
+            job.services,
+            job.queues,
+            include_generator=job.include_generator,
+            generator_pid=job.parent_pid,
+            timeout_s=job.timeout_s,
         ),
-        interval_s=interval_s,
+        interval_s=job.interval_s,
     )
     next_at = time.monotonic()
     try:
         while True:
             batch = runner.sample_once()
-            write_frame(frames_out, (batch, runner.errors))
-            next_at += interval_s
+            link.send(Round(batch, runner.errors))
+            next_at += job.interval_s
             now = time.monotonic()
             if next_at <= now:  # a slow round: skip the ticks it overran
-                next_at = now + interval_s - ((now - next_at) % interval_s)
-            readable, _, _ = select.select([frames_in], [], [], max(0.0, next_at - now))
-            if readable:  # stdin closed (or written to): stop
+                next_at = now + job.interval_s - ((now - next_at) % job.interval_s)
+            if link.input_ready(next_at - now):  # the parent closed its end (or wrote): stop
                 break
     except (BrokenPipeError, ConnectionResetError):
         pass  # the parent has gone

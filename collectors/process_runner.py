@@ -8,11 +8,11 @@ came late and sparse exactly when the generator was working hardest. In a
 child process the sources run at full speed; the parent only receives one
 batch per interval in a relay thread and hands it to the sinks there.
 
-The child is ``python -m loadgen.collectors.child`` (not multiprocessing: its
-"spawn" re-imports the parent's ``__main__``, which breaks scripts without an
-``if __name__ == "__main__"`` guard). It runs in its own session, so Ctrl-C
-reaches only loadgen, which stops it; it exits by itself when its stdin
-closes, so it cannot outlive a killed parent.
+The child is ``python -m loadgen.collectors.child``, over loadgen's one
+child-process channel (:mod:`loadgen.scaleout.channel`): it gets a
+:class:`CollectorJob`, sends a :class:`Round` per interval, and stops when its
+input closes, so it cannot outlive a killed parent. It runs in its own
+session, so Ctrl-C reaches only loadgen, which stops it.
 """
 
 from __future__ import annotations
@@ -20,19 +20,39 @@ from __future__ import annotations
 import logging
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from loadgen.collectors.frames import read_frame, write_frame
+from loadgen.collectors.base import Sample
 from loadgen.collectors.runner import ErrorLog, Sink, SourceError, deliver
 from loadgen.collectors.spec import QueueSpec, ServiceSpec
+from loadgen.scaleout.channel import ChildProcess
 
-__all__ = ["ProcessCollectorRunner"]
+__all__ = ["CollectorJob", "ProcessCollectorRunner", "Round"]
 
 log = logging.getLogger("loadgen.collectors")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorJob:
+    """What the collector process samples, and how often."""
+
+    services: tuple[ServiceSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    include_generator: bool
+    parent_pid: int  #: loadgen's process: the "generator" service
+    interval_s: float
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One interval's samples, and every source that has failed so far."""
+
+    samples: list[Sample]
+    errors: dict[str, SourceError]
 
 
 class ProcessCollectorRunner:
@@ -66,81 +86,52 @@ class ProcessCollectorRunner:
         self._sinks: list[Sink] = list(sinks)
         self._errors = ErrorLog(clock, interval_s)
         self._stopping = threading.Event()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
+        self._ended = threading.Event()  # the child's output has ended
+        self._child: ChildProcess | None = None
         self.rounds = 0  #: batches received from the child
 
     def add_sink(self, sink: Sink) -> None:
-        if self._thread is not None:
+        if self._child is not None:
             raise RuntimeError("add sinks before starting the collector runner")
         self._sinks.append(sink)
 
     def start(self) -> None:
         """Start the child and the relay thread (once)."""
-        if self._thread is not None:
+        if self._child is not None:
             raise RuntimeError("the collector runner was already started")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "loadgen.collectors.child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,
+        self._child = ChildProcess(
+            "loadgen.collectors.child",
+            name="loadgen-collectors-relay",
+            on_message=self._on_round,
+            on_end=self._on_end,
         )
-        assert process.stdin is not None
-        config = {
-            "services": self.services,
-            "queues": self.queues,
-            "include_generator": self.include_generator,
-            "parent_pid": os.getpid(),
-            "interval_s": self.interval_s,
-            "timeout_s": self.timeout_s,
-        }
-        self._process = process
-        try:
-            write_frame(process.stdin, config)
-        except OSError:  # the child died at once; the relay thread reports it
-            pass
-        self._thread = threading.Thread(target=self._relay, name="loadgen-collectors-relay", daemon=True)
-        self._thread.start()
+        self._child.send(CollectorJob(self.services, self.queues, self.include_generator, os.getpid(),
+                                      self.interval_s, self.timeout_s))  # a child that died at once: on_end says so
 
     def stop(self) -> bool:
         """Stop the child and the relay thread within ``stop_timeout_s``; True if both ended in time."""
         self._stopping.set()
-        process, thread = self._process, self._thread
-        if process is None:
+        child = self._child
+        if child is None:
             return True
         deadline = time.monotonic() + self.stop_timeout_s
-        if process.stdin is not None:
-            try:
-                process.stdin.close()  # the child's signal to stop
-            except OSError:
-                pass
-        clean = True
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            clean = False
+        clean = child.stop(self.stop_timeout_s)  # closing its input is the child's signal to stop
+        if not clean:
             log.warning(
-                "the collector process (pid %d) did not stop within %.3g s; killing it",
-                process.pid,
+                "the collector process (pid %d) did not stop within %.3g s; it was killed",
+                child.pid,
                 self.stop_timeout_s,
             )
-            process.kill()
-            process.wait(1.0)
-        if thread is not None:
-            thread.join(max(0.1, deadline - time.monotonic()))
-            clean = clean and not thread.is_alive()
-        if process.stdout is not None and (thread is None or not thread.is_alive()):
-            process.stdout.close()
-        return clean
+        return child.join_reader(max(0.1, deadline - time.monotonic())) and clean
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._child is not None and not self._ended.is_set()
 
     @property
     def pid(self) -> int | None:
         """The child's process id (None before start)."""
-        return None if self._process is None else self._process.pid
+        return None if self._child is None else self._child.pid
 
     @property
     def errors(self) -> dict[str, SourceError]:
@@ -154,25 +145,22 @@ class ProcessCollectorRunner:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _relay(self) -> None:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        while True:
-            try:
-                batch, errors = read_frame(process.stdout)
-            except (EOFError, OSError, ValueError):
-                break  # the child has stopped (or died)
-            except Exception as exc:  # an undecodable frame: report once, stop relaying
-                self._errors.failed(
-                    "collector:process", f"the collector process sent a broken frame ({type(exc).__name__})."
-                )
-                break
-            self.rounds += 1
-            self._errors.replace_all(errors, keep=lambda name: name.startswith(("sink:", "collector:")))
-            deliver(batch, self._sinks, self._errors)
+    def _on_round(self, message: object) -> None:
+        if not isinstance(message, Round):
+            self._errors.failed("collector:process", f"the collector process sent a {type(message).__name__}.")
+            return
+        self.rounds += 1
+        self._errors.replace_all(message.errors, keep=lambda name: name.startswith(("sink:", "collector:")))
+        deliver(message.samples, self._sinks, self._errors)
+
+    def _on_end(self, exit_code: int | None, broken: Exception | None) -> None:
+        if broken is not None:
+            self._errors.failed(
+                "collector:process", f"the collector process sent a broken frame ({type(broken).__name__})."
+            )
         if not self._stopping.is_set():
-            code = process.poll()
             self._errors.failed(
                 "collector:process",
-                f"the collector process exited unexpectedly (exit code {code}); see its stderr.",
+                f"the collector process exited unexpectedly (exit code {exit_code}); see its stderr.",
             )
+        self._ended.set()

@@ -11,20 +11,31 @@
   oldest entry the group has not acknowledged, pending or undelivered, from
   the millisecond time in its id, against the Redis server's own clock (TIME),
   so clock skew between hosts does not matter.
+
+The client is the ``redis`` package (an optional extra: ``loadgen[redis]``),
+through its asyncio API: each sample runs on the source's own small event
+loop under one deadline, ``timeout_s`` for the whole round of commands, which
+the blocking client can only give per socket operation. Its retries are off:
+a failed round is reported, and the next interval is the retry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadgen.collectors.base import Sample, Source, SourceFailure
 from loadgen.collectors.rates import CounterDelta
-from loadgen.collectors.resp import RedisConnection, RedisError, RedisReplyError
-from loadgen.collectors.spec import RedisQueueSpec
+from loadgen.collectors.spec import RedisQueueSpec, redis_extra_missing
 
+from loadgen.errors import UsageError
 from loadgen.samples import QueueSample
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["RedisQueueSource", "stream_id_ms"]
 
@@ -35,14 +46,6 @@ def stream_id_ms(entry_id: bytes | str) -> int:
     return int(text.split("-", 1)[0])
 
 
-def _pairs(reply: list[Any]) -> dict[str, Any]:
-    """A flat ``[key, value, key, value]`` reply as a dict with str keys."""
-    return {
-        (k.decode() if isinstance(k, bytes) else str(k)): v
-        for k, v in zip(reply[::2], reply[1::2], strict=False)
-    }
-
-
 def _int(value: Any) -> int | None:
     if value is None:
         return None
@@ -50,6 +53,27 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _client(spec: RedisQueueSpec, timeout_s: float) -> Redis:
+    try:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+    except ImportError:
+        raise UsageError(redis_extra_missing(spec.label)) from None
+    return Redis(
+        host=spec.host,
+        port=spec.port,
+        db=spec.db,
+        username=spec.username,
+        password=spec.password,
+        ssl=spec.tls,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        single_connection_client=True,
+    )
 
 
 class RedisQueueSource(Source):
@@ -65,60 +89,84 @@ class RedisQueueSource(Source):
         super().__init__(f"queue:{spec.label}", secrets=[spec.password or ""])
         self.spec = spec
         self._clock = clock
-        self._redis = RedisConnection(
-            spec.host,
-            spec.port,
-            db=spec.db,
-            username=spec.username,
-            password=spec.password,
-            tls=spec.tls,
-            timeout_s=timeout_s,
-        )
+        self._timeout_s = timeout_s
+        self._redis = _client(spec, timeout_s)
+        self._loop = asyncio.new_event_loop()  # driven only by the thread that samples
         self._what = spec.display.split("=", 1)[1]
+        self._where = f"{spec.host}:{spec.port}"
         self._last_mono: float | None = None
         self._added = CounterDelta()
         self._read = CounterDelta()
         self._last_pending: int | None = None  # a gauge, not a counter: it falls as entries are acked
 
     def close(self) -> None:
-        self._redis.close()
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._redis.aclose())
+            self._loop.close()
 
     def _sample(self) -> list[Sample]:
+        from redis.exceptions import RedisError, ResponseError
+
+        label = self.spec.label
         try:
-            if self.spec.kind == "list":
-                sample = self._list()
-            else:
-                sample = self._stream()
-        except RedisReplyError as exc:
+            return [self._loop.run_until_complete(self._round())]
+        except ResponseError as exc:
             message = str(exc)
             if message.startswith("WRONGTYPE"):
-                actual = self._type()
                 raise SourceFailure(
-                    f"Redis key {self.spec.key!r} of queue {self.spec.label} is a {actual}, not a {self.spec.kind}."
+                    f"Redis key {self.spec.key!r} of queue {label} is a {self._type()}, not a {self.spec.kind}."
                 ) from None
+            raise SourceFailure(f"Redis refused a command for queue {label} ({self._what}): {message}.") from None
+        except TimeoutError:
             raise SourceFailure(
-                f"Redis refused a command for queue {self.spec.label} ({self._what}): {message}."
+                f"queue {label} ({self._what}): Redis did not answer within {self._timeout_s:g} s."
             ) from None
         except RedisError as exc:
-            raise SourceFailure(f"queue {self.spec.label} ({self._what}): {exc}.") from None
-        return [sample]
+            raise SourceFailure(f"queue {label} ({self._what}): the Redis connection failed: {exc}") from None
+
+    async def _round(self) -> QueueSample:
+        async with asyncio.timeout(self._timeout_s):
+            await self._connect()
+            return await (self._list() if self.spec.kind == "list" else self._stream())
+
+    async def _connect(self) -> None:
+        """Open the connection if it is not (first, or after a failure), so a failure here is
+        told as the setup's (refused, unreachable), not as a command's."""
+        from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
+        where = f"queue {self.spec.label} ({self._what}): "
+        try:
+            await self._redis.initialize()
+            assert self._redis.connection is not None
+            await self._redis.connection.connect()
+        except (AuthenticationError, ResponseError) as exc:  # AUTH or SELECT refused
+            raise SourceFailure(f"{where}Redis at {self._where} refused the connection setup: {exc}") from None
+        except (RedisError, OSError) as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+            errno = getattr(cause, "errno", None)
+            reason = os.strerror(errno) if isinstance(errno, int) else str(cause)
+            raise SourceFailure(f"{where}cannot connect to Redis at {self._where}: {reason}.") from None
 
     def _type(self) -> str:
-        try:
-            reply = self._redis.command("TYPE", self.spec.key)
-        except RedisError:
-            return "different type"
-        return str(reply)
+        from redis.exceptions import RedisError
 
-    def _list(self) -> QueueSample:
-        length = self._redis.command("LLEN", self.spec.key)
+        try:
+            reply = self._loop.run_until_complete(self._redis.type(self.spec.key))
+        except (RedisError, TimeoutError):
+            return "different type"
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    async def _list(self) -> QueueSample:
+        length = await self._redis.llen(self.spec.key)
         return QueueSample(ts=self._clock(), queue=self.spec.label, source="redis", length=float(length))
 
-    def _stream(self) -> QueueSample:
+    async def _stream(self) -> QueueSample:
+        from redis.exceptions import ResponseError
+
         key, group = self.spec.key, self.spec.group
         try:
-            info = _pairs(self._redis.command("XINFO", "STREAM", key))
-        except RedisReplyError as exc:
+            info = await self._redis.xinfo_stream(key)
+        except ResponseError as exc:
             if "no such key" in str(exc).lower():
                 raise SourceFailure(
                     f"Redis stream {key!r} of queue {self.spec.label} does not exist (db {self.spec.db})."
@@ -127,7 +175,7 @@ class RedisQueueSource(Source):
         found = None
         if group is not None:
             # Read everything before any rate state moves: a failing call must not stretch the next period.
-            groups = [_pairs(g) for g in self._redis.command("XINFO", "GROUPS", key)]
+            groups = await self._redis.xinfo_groups(key)
             found = next((g for g in groups if g.get("name") == group.encode()), None)
             if found is None:
                 raise SourceFailure(
@@ -165,24 +213,25 @@ class RedisQueueSource(Source):
             length=float(lag) if lag is not None else None,
             published_per_s=published,
             consumed_per_s=consumed,
-            backlog_age_s=self._oldest_unacked_age(found),
+            backlog_age_s=await self._oldest_unacked_age(found),
         )
 
-    def _oldest_unacked_age(self, group_info: dict[str, Any]) -> float | None:
+    async def _oldest_unacked_age(self, group_info: dict[str, Any]) -> float | None:
         """Seconds since the oldest pending or undelivered entry was added (0 when there is none)."""
         key, group = self.spec.key, self.spec.group
         assert group is not None
         oldest: int | None = None
-        summary = self._redis.command("XPENDING", key, group)
-        if summary and summary[0] and summary[1] is not None:
-            oldest = stream_id_ms(summary[1])
+        summary = await self._redis.xpending(key, group)
+        if summary.get("pending") and summary.get("min") is not None:
+            oldest = stream_id_ms(summary["min"])
         if oldest is None:  # nothing pending: the first undelivered entry, if any, is the oldest
             last = group_info.get("last-delivered-id") or b"0-0"
-            entries = self._redis.command("XRANGE", key, b"(" + last, "+", "COUNT", 1)
+            last = last if isinstance(last, bytes) else str(last).encode()
+            entries = await self._redis.xrange(key, min=b"(" + last, max="+", count=1)
             if entries:
                 oldest = stream_id_ms(entries[0][0])
         if oldest is None:
             return 0.0
-        seconds, micros = self._redis.command("TIME")
+        seconds, micros = await self._redis.time()
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         return max(0.0, (now_ms - oldest) / 1000.0)

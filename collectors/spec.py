@@ -26,6 +26,7 @@ and a password in a URL never appears in a message or a ``repr``.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ __all__ = [
     "parse_queue",
     "parse_queues",
     "queue_from_option",
+    "redis_extra_missing",
 ]
 
 #: The built-in service: loadgen's own process.
@@ -339,6 +341,8 @@ def _redis(label: str, url: str) -> RedisQueueSpec:
         raise UsageError(f"--queue {label}: group= applies to streams only (/stream/KEY).")
     if group == "":
         raise UsageError(f"--queue {label}: group= needs the consumer group's name.")
+    if importlib.util.find_spec("redis") is None:  # said before the run rather than by its collector
+        raise UsageError(redis_extra_missing(label))
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     return RedisQueueSpec(
@@ -352,6 +356,14 @@ def _redis(label: str, url: str) -> RedisQueueSpec:
         username=username,
         password=password,
         tls=parts.scheme == "rediss",
+    )
+
+
+def redis_extra_missing(label: str) -> str:
+    """The sentence for a Redis queue without the optional ``redis`` package."""
+    return (
+        f"--queue {label}: reading a Redis queue needs the redis package, which is not installed; "
+        "install it with: pip install 'loadgen[redis]'."
     )
 
 

@@ -14,23 +14,21 @@ any worker measured and sent is kept.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
-from typing import IO, Any
-
-import orjson
+from types import FrameType
 
 from .config import RunConfig
 from .engine import AdHocRequest, RunResult, Sink
-from .errors import RunError, ScenarioError
-from .recorder import DEFAULT_MAX_NAMES, IntervalSnapshot, Recorder
-from .wire import add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
+from .errors import RunError
+from .recorder import IntervalSnapshot, Recorder
+from .scaleout.channel import ChildFailed, ChildProcess
+from .scaleout.messages import Command, Finished, Interval, Ready, WorkerJob
+from .scenario import Scenario
+from .wire import Part, add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
 from .workload import Shape, level_at, shape_of
 
 __all__ = ["Coordinator", "resolve_workers"]
@@ -42,6 +40,8 @@ _READY_TIMEOUT_S = 120.0
 _HARD_MARGIN_S = 15.0
 #: After a second Ctrl-C, how long a worker gets to obey "kill" before it is killed.
 _KILL_GRACE_S = 2.0
+#: When the run is over (or failed), how long a worker still running gets to obey "kill".
+_END_WAIT_S = 10.0
 
 
 def resolve_workers(value: str | int | None) -> int:
@@ -62,21 +62,16 @@ def resolve_workers(value: str | int | None) -> int:
 
 
 class _Worker:
-    def __init__(self, index: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, index: int, child: ChildProcess) -> None:
         self.index = index
-        self.proc = proc
+        self.child = child
         self.ready = False
-        self.part: dict[str, Any] | None = None
+        self.part: Part | None = None
         self.dead = False
         self.last_index = -1
 
-    def send(self, cmd: str) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(cmd.encode() + b"\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass
+    def send(self, command: Command) -> None:
+        self.child.send(command)
 
 
 class Coordinator:
@@ -92,7 +87,7 @@ class Coordinator:
         *,
         workers: int,
         scenario_path: str | None = None,
-        scenario: Any = None,
+        scenario: Scenario | None = None,
         adhoc: AdHocRequest | None = None,
         sinks: list[Sink] | None = None,
         on_worker_failure: str = "continue",
@@ -107,14 +102,15 @@ class Coordinator:
         self.on_worker_failure = on_worker_failure
         self.handle_signals = handle_signals
         # Each worker caps its names; the cap applies again to their union.
-        self.recorder = Recorder(max_names=getattr(config, "max_names", DEFAULT_MAX_NAMES))
+        self.recorder = Recorder(max_names=config.max_names)
         self.warnings: list[str] = []
         self.model = config.model
         self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
         self._stopping = False
         self._interrupted = False
         self._kill_at = float("inf")  # time.monotonic() past which running workers are killed
-        self._msgs: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+        self._msgs: queue.Queue[tuple[int, object | None]] = queue.Queue()  # None: a worker's output ended
+        self._failed: ChildFailed | None = None
         self._workers: list[_Worker] = []
         self._pending: dict[int, dict[int, IntervalSnapshot]] = {}
         self._next = 0
@@ -135,46 +131,23 @@ class Coordinator:
                 w.send("stop")
 
     # -- running ------------------------------------------------------------------
-    def _job(self, i: int) -> bytes:
-        cfg = dataclasses.asdict(self.config)
-        cfg["stages"] = [dataclasses.asdict(s) for s in self.config.stages]
-        adhoc = None
-        if self.adhoc is not None:
-            a = self.adhoc
-            adhoc = {"url": a.url, "method": a.method, "headers": a.headers, "body": a.body.decode("latin-1")}
-        return orjson.dumps({"config": cfg, "scenario": self.scenario_path, "adhoc": adhoc, "part": [i, self.n]})
-
-    def _reader(self, w: _Worker, stream: IO[bytes]) -> None:
-        for line in stream:
-            try:
-                self._msgs.put((w.index, orjson.loads(line)))
-            except orjson.JSONDecodeError:
-                continue  # stray output; the protocol is JSON lines only
-        self._msgs.put((w.index, None))
-
     def _start(self) -> None:
-        env = dict(os.environ)
         for i in range(self.n):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "loadgen.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches the coordinator only
+            child = ChildProcess(
+                "loadgen.worker",
+                name=f"loadgen-worker-{i}",
+                on_message=lambda msg, i=i: self._msgs.put((i, msg)),
+                on_end=lambda code, broken, i=i: self._msgs.put((i, None)),
             )
-            w = _Worker(i, proc)
-            self._workers.append(w)
-            w.send(self._job(i).decode())
-            assert proc.stdout is not None
-            threading.Thread(target=self._reader, args=(w, proc.stdout), daemon=True,
-                             name=f"loadgen-worker-{i}").start()
+            self._workers.append(_Worker(i, child))
+            child.send(WorkerJob(self.config, self.scenario_path, self.adhoc, (i, self.n)))
 
     def _share(self, w: _Worker) -> str:
         return f"worker {w.index + 1} of {self.n} (1/{self.n} of the load)"
 
     def _on_death(self, w: _Worker) -> None:
         w.dead = True
-        code = w.proc.wait()
+        code = w.child.wait()
         msg = f"{self._share(w)} died (exit code {code}) after {w.last_index + 1} interval(s); "
         if self.on_worker_failure == "stop" and not self._stopping:
             msg += "the run was stopped (--on-worker-failure stop)"
@@ -184,23 +157,21 @@ class Coordinator:
             msg += "the run went on without its share"
             self.warnings.append(msg)
 
-    def _handle(self, i: int, msg: dict[str, Any] | None) -> None:
+    def _handle(self, i: int, msg: object | None) -> None:
         w = self._workers[i]
         if msg is None:
             if w.part is None and not w.dead:
                 self._on_death(w)
-            return
-        kind = msg.get("type")
-        if kind == "interval":
-            snap = snapshot_from_json(msg["snap"])
+        elif isinstance(msg, Interval):
+            snap = snapshot_from_json(msg.snap)
             w.last_index = snap.index
             self._pending.setdefault(snap.index, {})[i] = snap
-        elif kind == "ready":
+        elif isinstance(msg, Ready):
             w.ready = True
-        elif kind == "result":
-            w.part = msg["part"]
-        elif kind == "error":
-            self._error = msg
+        elif isinstance(msg, Finished):
+            w.part = msg.part
+        elif isinstance(msg, ChildFailed):
+            self._failed = msg
 
     def _flush(self, final: bool = False) -> None:
         """Emit every interval that each live worker has sent (all of them at the end)."""
@@ -241,7 +212,6 @@ class Coordinator:
                 self.sinks.remove(sink)
 
     def run(self) -> RunResult:
-        self._error: dict[str, Any] | None = None
         old = None
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             old = signal.signal(signal.SIGINT, self._on_sigint)
@@ -253,15 +223,10 @@ class Coordinator:
                 signal.signal(signal.SIGINT, old)
                 signal.signal(signal.SIGTERM, old_term)
             for w in self._workers:
-                if w.proc.poll() is None:
-                    w.send("kill")
-                    try:
-                        w.proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        w.proc.kill()
-                        w.proc.wait()
+                if w.child.poll() is None:
+                    w.child.stop(_END_WAIT_S, last="kill")
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         if self._stopping:
             self._kill_at = min(self._kill_at, time.monotonic() + _KILL_GRACE_S)
             for w in self._workers:
@@ -279,9 +244,8 @@ class Coordinator:
             except queue.Empty:
                 raise RunError(f"the workers did not get ready within {_READY_TIMEOUT_S:g}s") from None
             self._handle(i, msg)
-            if self._error is not None:
-                err = self._error
-                raise (ScenarioError if err.get("exit_code") == 2 else RunError)(err["message"])
+            if self._failed is not None:
+                raise self._failed.error()
         alive = [w for w in self._workers if not w.dead]
         if not alive:
             raise RunError("every worker process died before the run started")
@@ -309,8 +273,8 @@ class Coordinator:
             return
         self._kill_at = float("inf")
         for w in self._workers:
-            if not w.dead and w.part is None and w.proc.poll() is None:
-                w.proc.kill()
+            if not w.dead and w.part is None:
+                w.child.kill()
 
     def _result(self, started_at: float) -> RunResult:
         tot = self.recorder.totals
@@ -325,12 +289,9 @@ class Coordinator:
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
-        extra: dict[str, Any] = {}
-        if "stop_reason" in getattr(RunResult, "__dataclass_fields__", {}):
-            reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
-            extra["stop_reason"] = "signal" if interrupted and reason is None else reason
+        reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
         return RunResult(
-            **extra,
+            stop_reason="signal" if interrupted and reason is None else reason,
             recorder=self.recorder,
             config=self.config,
             shape=self.shape,

@@ -15,8 +15,8 @@ from hdrh.histogram import HdrHistogram
 from . import histogram as hdr
 from .recorder import EndpointInterval, IntervalSnapshot, Recorder
 
-__all__ = ["hist_to_json", "hist_from_json", "snapshot_to_json", "snapshot_from_json",
-           "part_to_json", "merge_snapshots", "add_part_extras", "part_warnings", "Part"]
+__all__ = ["hist_to_json", "hist_from_json", "endpoint_to_json", "endpoint_from_json", "snapshot_to_json",
+           "snapshot_from_json", "part_to_json", "merge_snapshots", "add_part_extras", "part_warnings", "Part"]
 
 Part = dict[str, Any]
 
@@ -35,7 +35,9 @@ def hist_from_json(data: list[Any] | None) -> HdrHistogram:
     return hist
 
 
-def _ep_to_json(ei: EndpointInterval, *, timings: bool = False) -> dict[str, Any]:
+def endpoint_to_json(ei: EndpointInterval, *, timings: bool = False) -> dict[str, Any]:
+    """One endpoint's interval; with ``timings``, its service-time and TTFB histograms too
+    (a part's totals carry them, the per-second intervals do not)."""
     d: dict[str, Any] = {
         "method": ei.method,
         "name": ei.name,
@@ -53,7 +55,9 @@ def _ep_to_json(ei: EndpointInterval, *, timings: bool = False) -> dict[str, Any
     return d
 
 
-def _ep_from_json(d: dict[str, Any]) -> EndpointInterval:
+def endpoint_from_json(d: dict[str, Any], *, timings: bool = True) -> EndpointInterval:
+    """The one decoder of an endpoint's interval; ``timings=False`` leaves out service time
+    and TTFB, for a caller that adds them another way (:func:`add_part_extras`)."""
     ei = EndpointInterval(
         d["method"],
         d["name"],
@@ -65,9 +69,9 @@ def _ep_from_json(d: dict[str, Any]) -> EndpointInterval:
         bytes_received=d["bytes_received"],
         latency=hist_from_json(d["latency"]),
     )
-    if d.get("service") is not None:
+    if timings and d.get("service") is not None:
         ei.service = hist_from_json(d["service"])
-    if d.get("ttfb") is not None:
+    if timings and d.get("ttfb") is not None:
         ei.ttfb = hist_from_json(d["ttfb"])
     return ei
 
@@ -77,7 +81,7 @@ def snapshot_to_json(snap: IntervalSnapshot) -> dict[str, Any]:
         "index": snap.index,
         "start_s": snap.start_s,
         "end_s": snap.end_s,
-        "endpoints": [_ep_to_json(ei) for ei in snap.endpoints.values()],
+        "endpoints": [endpoint_to_json(ei) for ei in snap.endpoints.values()],
         "iterations": snap.iterations,
         "dropped_iterations": snap.dropped_iterations,
         "lag": hist_to_json(snap.lag),
@@ -97,7 +101,7 @@ def snapshot_from_json(d: dict[str, Any]) -> IntervalSnapshot:
     eps = {}
     overall = EndpointInterval("ALL", "total")
     for e in d["endpoints"]:
-        ei = _ep_from_json(e)
+        ei = endpoint_from_json(e)
         eps[f"{ei.method} {ei.name}"] = ei
         overall.merge(ei)
     return IntervalSnapshot(
@@ -175,7 +179,7 @@ def part_to_json(recorder: Recorder, result: Any) -> Part:
         if ep.checks:
             checks[ep.key] = {k: list(v) for k, v in ep.checks.items()}
     return {
-        "endpoints": {k: _ep_to_json(ei, timings=True) for k, ei in tot.endpoints.items()},
+        "endpoints": {k: endpoint_to_json(ei, timings=True) for k, ei in tot.endpoints.items()},
         "iterations": tot.iterations,
         "dropped_iterations": tot.dropped_iterations,
         "lag": hist_to_json(tot.lag),

@@ -1,11 +1,14 @@
 """A worker process of ``loadgen run --workers N``: one share of the load, on its own loop.
 
-Started by :mod:`loadgen.coordinator` as ``python -m loadgen.worker`` in a
-session of its own (Ctrl-C reaches only the coordinator). The protocol is one
-JSON document per line: the job arrives on stdin; the worker answers
-``ready`` once its users are up, starts on ``go``, sends an ``interval`` every
-second and a ``result`` at the end on stdout. ``stop`` on stdin stops it
-gracefully, ``kill`` at once; stdin closing (the coordinator died) stops it too.
+Started by :mod:`loadgen.coordinator` as ``python -m loadgen.worker`` over the
+child-process channel (:mod:`loadgen.scaleout.channel`); the conversation is
+in :mod:`loadgen.scaleout.messages`. The job arrives first; the worker answers
+``Ready`` once its users are up, starts on "go", sends an ``Interval`` every
+second and ``Finished`` at the end. "stop" stops it gracefully, "kill" at once;
+the channel closing (the coordinator is stopping it, or died) stops it too. A
+LoadgenError goes back as ``ChildFailed``: before "go" the coordinator raises
+it again, of the same class; later the worker is reported dead with its share.
+What a scenario prints is discarded, as it always was with workers.
 """
 
 from __future__ import annotations
@@ -14,82 +17,91 @@ import asyncio
 import os
 import sys
 import threading
-from typing import IO, Any
 
-import orjson
+from .engine import Engine, RunResult
+from .errors import LoadgenError
+from .recorder import IntervalSnapshot
+from .scaleout.channel import ChildFailed, ParentLink
+from .scaleout.messages import Finished, Interval, Ready, WorkerJob
+from .scenario import load_scenario
+from .wire import part_to_json, snapshot_to_json
 
 __all__ = ["main"]
 
 
-def _send(out: IO[bytes], lock: threading.Lock, msg: dict[str, Any]) -> None:
-    data = orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-    with lock:
-        out.write(data)
-        out.flush()
+class _Commands:
+    """The coordinator's commands, read on a thread: the loop must never block on the coordinator."""
+
+    def __init__(self, link: ParentLink) -> None:
+        self.link = link
+        self.go = threading.Event()
+        self._engine: Engine | None = None
+        self._pending: str | None = None  # a stop that came before the engine's loop ran
+        self._lock = threading.Lock()
+
+    def listen(self) -> None:
+        while True:
+            try:
+                command = self.link.receive()
+            except EOFError:
+                break
+            self.go.set()
+            if command in ("stop", "kill"):
+                self._apply(str(command))
+        self.go.set()
+        self._apply("stop")  # the coordinator closed the channel, or went away
+
+    def _apply(self, command: str) -> None:
+        with self._lock:
+            if self._engine is None:
+                if self._pending != "kill":  # the channel closing after a kill must not soften it
+                    self._pending = command
+                return
+            engine = self._engine
+        try:
+            engine.stop_threadsafe(now=command == "kill")
+        except RuntimeError:
+            pass  # the engine's loop has closed: the run is over already
+
+    async def gate(self, engine: Engine) -> None:
+        """The engine's start gate: say Ready, wait for "go" (or a stop)."""
+        self.link.send(Ready())
+        await asyncio.get_running_loop().run_in_executor(None, self.go.wait)
+        with self._lock:
+            self._engine, pending = engine, self._pending
+        if pending is not None:
+            self._apply(pending)
+
+
+def _run(job: WorkerJob, commands: _Commands) -> RunResult:
+    def sink(snap: IntervalSnapshot, engine: Engine) -> None:  # noqa: ARG001 - the sink signature
+        commands.link.send(Interval(snapshot_to_json(snap)))
+
+    scenario = load_scenario(job.scenario_path) if job.scenario_path else None
+    engine: Engine | None = None
+
+    async def gate() -> None:
+        assert engine is not None
+        await commands.gate(engine)
+
+    engine = Engine(job.config, scenario=scenario, adhoc=job.adhoc, sinks=[sink], handle_signals=False,
+                    last_resort=True, part=job.part, start_gate=gate)
+    return engine.run()
 
 
 def main() -> int:
-    from .config import RunConfig, Stage
-    from .engine import AdHocRequest, Engine
-    from .errors import LoadgenError
-    from .scenario import load_scenario
-    from .wire import part_to_json, snapshot_to_json
-
-    out = sys.stdout.buffer
-    lock = threading.Lock()
-    job = orjson.loads(sys.stdin.buffer.readline())
+    link = ParentLink(stray="discard")
+    job = link.job(WorkerJob)
+    if job is None:
+        return 0
+    commands = _Commands(link)
+    threading.Thread(target=commands.listen, name="loadgen-worker-commands", daemon=True).start()
     try:
-        cfg = dict(job["config"])
-        cfg["stages"] = tuple(Stage(**s) for s in cfg["stages"])
-        config = RunConfig(**cfg)
-        scenario = load_scenario(job["scenario"]) if job.get("scenario") else None
-        adhoc = None
-        if job.get("adhoc"):
-            a = job["adhoc"]
-            adhoc = AdHocRequest(url=a["url"], method=a["method"], headers=a["headers"],
-                                 body=a["body"].encode("latin-1"))
+        result = _run(job, commands)
     except LoadgenError as exc:
-        _send(out, lock, {"type": "error", "message": str(exc), "exit_code": exc.exit_code})
+        link.send(ChildFailed.of(exc))
         return exc.exit_code
-
-    go = threading.Event()
-    state: dict[str, Any] = {}
-
-    def commands() -> None:
-        # Stdin is read on a thread: the loop must never block on the coordinator.
-        for line in sys.stdin.buffer:
-            cmd = line.strip().decode()
-            if cmd == "go":
-                go.set()
-            elif cmd in ("stop", "kill"):
-                go.set()
-                _command(cmd)
-        go.set()
-        _command("stop")  # the coordinator went away
-
-    def _command(cmd: str) -> None:
-        engine, loop = state.get("engine"), state.get("loop")
-        if engine is None or loop is None:
-            state["pending"] = cmd
-            return
-        engine.stop_threadsafe(now=cmd == "kill")
-
-    async def gate() -> None:
-        state["loop"] = asyncio.get_running_loop()
-        _send(out, lock, {"type": "ready"})
-        await asyncio.get_running_loop().run_in_executor(None, go.wait)
-        if state.get("pending"):
-            _command(state.pop("pending"))
-
-    def sink(snap: Any, engine: Any) -> None:
-        _send(out, lock, {"type": "interval", "snap": snapshot_to_json(snap)})
-
-    engine = Engine(config, scenario=scenario, adhoc=adhoc, sinks=[sink], handle_signals=False,
-                    last_resort=True, part=(job["part"][0], job["part"][1]), start_gate=gate)
-    state["engine"] = engine
-    threading.Thread(target=commands, name="loadgen-worker-commands", daemon=True).start()
-    result = engine.run()
-    _send(out, lock, {"type": "result", "part": part_to_json(result.recorder, result)})
+    link.send(Finished(part_to_json(result.recorder, result)))
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import urllib.request
 import uuid
@@ -25,8 +26,9 @@ from loadgen.collectors import (
 )
 from loadgen.collectors.prometheus_text import Exposition
 from loadgen.collectors.queue_redis import stream_id_ms
-from loadgen.collectors.resp import RedisConnection, RedisError
 from loadgen.collectors.spec import PrometheusQueueSpec, RedisQueueSpec
+from redis import Redis as RedisConnection
+from redis.exceptions import RedisError
 
 from loadgen.samples import QueueSample
 
@@ -187,15 +189,16 @@ def redis_url() -> str:
     parts = urlsplit(os.environ.get("LOADGEN_REDIS_URL", "redis://127.0.0.1:6379"))
     url = f"{parts.scheme}://{parts.netloc}"  # the tests add /DB/list/KEY themselves
     connection = RedisConnection(
-        parts.hostname or "127.0.0.1",
-        parts.port or 6379,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 6379,
         password=parts.password,
         username=parts.username or None,
-        tls=parts.scheme == "rediss",
-        timeout_s=2.0,
+        ssl=parts.scheme == "rediss",
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
     )
     try:
-        connection.command("PING")
+        connection.execute_command("PING")
     except RedisError as exc:
         pytest.skip(f"no Redis at {parts.hostname}:{parts.port or 6379} (set LOADGEN_REDIS_URL): {exc}")
     finally:
@@ -208,18 +211,18 @@ def redis(redis_url: str) -> Iterator[tuple[RedisConnection, str]]:
     """A connection to db 0 and a unique key prefix; every key under it is deleted afterwards."""
     parts = urlsplit(redis_url)
     connection = RedisConnection(
-        parts.hostname or "127.0.0.1",
-        parts.port or 6379,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 6379,
         password=parts.password,
         username=parts.username or None,
-        tls=parts.scheme == "rediss",
+        ssl=parts.scheme == "rediss",
     )
     prefix = f"loadgen-test:{uuid.uuid4().hex}"
     try:
         yield connection, prefix
     finally:
-        for key in connection.command("KEYS", f"{prefix}*") or []:
-            connection.command("DEL", key)
+        for key in connection.execute_command("KEYS", f"{prefix}*") or []:
+            connection.execute_command("DEL", key)
         connection.close()
 
 
@@ -234,11 +237,11 @@ def test_redis_list_backlog(redis_url: str, redis: tuple[RedisConnection, str]) 
     key = f"{prefix}:jobs"
     source = _redis_source(redis_url, f"list/{key}")
     assert _one(source).length == 0  # a missing list is an empty one
-    connection.command("RPUSH", key, *[f"job-{i}" for i in range(7)])
+    connection.execute_command("RPUSH", key, *[f"job-{i}" for i in range(7)])
     sample = _one(source)
-    assert sample.source == "redis" and sample.length == 7 == connection.command("LLEN", key)
+    assert sample.source == "redis" and sample.length == 7 == connection.execute_command("LLEN", key)
     assert sample.published_per_s is None and sample.backlog_age_s is None
-    connection.command("LPOP", key)
+    connection.execute_command("LPOP", key)
     assert _one(source).length == 6
     source.close()
 
@@ -246,12 +249,12 @@ def test_redis_list_backlog(redis_url: str, redis: tuple[RedisConnection, str]) 
 def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection, str]) -> None:
     connection, prefix = redis
     key = f"{prefix}:events"
-    seconds, micros = connection.command("TIME")
+    seconds, micros = connection.execute_command("TIME")
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     ids = [f"{now_ms - 20_000 + i * 1000}-0" for i in range(6)]  # added 20 s, 19 s, ... 15 s ago
     for entry_id in ids:
-        connection.command("XADD", key, entry_id, "n", entry_id)
-    connection.command("XGROUP", "CREATE", key, "g1", "0")
+        connection.execute_command("XADD", key, entry_id, "n", entry_id)
+    connection.execute_command("XGROUP", "CREATE", key, "g1", "0")
 
     plain = _redis_source(redis_url, f"stream/{key}")
     assert _one(plain).length == 6
@@ -264,11 +267,11 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
     )  # the first undelivered entry
 
     # a consumer takes two and acknowledges the first; three more are published
-    delivered = connection.command("XREADGROUP", "GROUP", "g1", "c1", "COUNT", 2, "STREAMS", key, ">")
+    delivered = connection.execute_command("XREADGROUP", "GROUP", "g1", "c1", "COUNT", 2, "STREAMS", key, ">")
     assert [e[0].decode() for e in delivered[0][1]] == ids[:2]
-    connection.command("XACK", key, "g1", ids[0])
+    connection.execute_command("XACK", key, "g1", ids[0])
     for _ in range(3):
-        connection.command("XADD", key, "*", "n", "new")
+        connection.execute_command("XADD", key, "*", "n", "new")
     second = _one(source)
     assert second.length == 7  # 4 old + 3 new not yet delivered
     assert second.published_per_s is not None and second.published_per_s > 0
@@ -278,8 +281,8 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
     assert stream_id_ms(ids[1]) - stream_id_ms(ids[0]) == 1000
 
     # everything read and acknowledged: no backlog
-    rest = connection.command("XREADGROUP", "GROUP", "g1", "c1", "COUNT", 100, "STREAMS", key, ">")
-    connection.command("XACK", key, "g1", ids[1], *[e[0] for e in rest[0][1]])
+    rest = connection.execute_command("XREADGROUP", "GROUP", "g1", "c1", "COUNT", 100, "STREAMS", key, ">")
+    connection.execute_command("XACK", key, "g1", ids[1], *[e[0] for e in rest[0][1]])
     done = _one(source)
     assert done.length == 0 and done.backlog_age_s == 0.0
     source.close()
@@ -289,7 +292,7 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
 def test_redis_failures_are_clear(redis_url: str, redis: tuple[RedisConnection, str]) -> None:
     connection, prefix = redis
     stream = f"{prefix}:s"
-    connection.command("XADD", stream, "*", "a", "1")
+    connection.execute_command("XADD", stream, "*", "a", "1")
     with pytest.raises(SourceFailure, match="no consumer group 'nope'"):
         _redis_source(redis_url, f"stream/{stream}?group=nope").sample()
     with pytest.raises(SourceFailure, match="is a stream, not a list"):
@@ -303,3 +306,15 @@ def test_redis_failures_are_clear(redis_url: str, redis: tuple[RedisConnection, 
     with pytest.raises(SourceFailure) as info:
         RedisQueueSource(spec).sample()
     assert "refused" in str(info.value) and SECRET not in str(info.value)
+
+
+def test_a_redis_queue_without_the_redis_package_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadgen.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if `loadgen[redis]` was not installed
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(UsageError, match=r"^--queue q: .* pip install 'loadgen\[redis\]'\.$"):
+        parse_queue("q=redis://127.0.0.1:6379/0/list/jobs")
+    spec = RedisQueueSpec("q", "127.0.0.1", 6379, 0, "list", "jobs")
+    with pytest.raises(UsageError, match=r"needs the redis package"):
+        RedisQueueSource(spec)

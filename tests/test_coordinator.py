@@ -150,3 +150,15 @@ def test_a_warning_several_parts_gave_says_how_many_did():
     busy = "1 user(s) were still busy after the graceful stop of 1s and were cancelled"
     parts = [{"warnings": [busy, "only mine"]}, {"warnings": [busy]}]
     assert part_warnings(parts, "workers") == [f"{busy} (in each of 2 workers)", "only mine"]
+
+
+def test_a_workers_usage_error_comes_back_as_a_usage_error():
+    # The request is checked where it is built, in each worker: the error keeps its class (exit 2).
+    from loadgen.errors import EXIT_USAGE, UsageError
+
+    config = RunConfig(model="open", rate=10, run_time_s=1)
+    coord = Coordinator(config, workers=2, adhoc=AdHocRequest("http://127.0.0.1:9/", method="GE T"),
+                        handle_signals=False)
+    with pytest.raises(UsageError, match="the --url request cannot be sent") as info:
+        coord.run()
+    assert type(info.value) is UsageError and info.value.exit_code == EXIT_USAGE

@@ -1,0 +1,46 @@
+"""What the coordinator and its ``--workers`` say to each other over their channel.
+
+The coordinator sends a :class:`WorkerJob`, then commands: ``"go"`` once every
+worker is ready, ``"stop"`` (graceful) or ``"kill"`` (at once). A worker answers
+:class:`Ready` once its users are up, an :class:`Interval` every second, and a
+:class:`Finished` at the end, or a :class:`~loadgen.scaleout.channel.ChildFailed`.
+Snapshots and parts travel in :mod:`loadgen.wire`'s form, the one shards store too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..config import RunConfig
+from ..engine import AdHocRequest
+from ..wire import Part
+
+__all__ = ["Command", "Finished", "Interval", "Ready", "WorkerJob"]
+
+Command = Literal["go", "stop", "kill"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerJob:
+    """One worker's share of a run: the whole run's config and which part of it is this worker's."""
+
+    config: RunConfig
+    scenario_path: str | None
+    adhoc: AdHocRequest | None
+    part: tuple[int, int]  #: (index, count), as Engine(part=...) takes it
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The worker's users are up; it waits for "go"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    snap: dict[str, Any]  #: wire.snapshot_to_json
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    part: Part  #: wire.part_to_json
