@@ -32,7 +32,9 @@ every power of two +-1.
 from __future__ import annotations
 
 import array
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -80,6 +82,11 @@ def _bucket_top(buckets: int) -> int:
     return min((2048 << (buckets - 1)) - 1, HIGHEST_US)
 
 
+def _made_here(hist: HdrHistogram) -> bool:
+    """Whether ``hist`` has the layout of :func:`new_histogram` (made here, or decoded from one)."""
+    return hist.lowest_trackable_value == LOWEST_US and hist.significant_figures == SIGNIFICANT_FIGURES
+
+
 def _growable(hist: HdrHistogram) -> bool:
     return getattr(hist, _GROWABLE, False) and hist.highest_trackable_value < HIGHEST_US
 
@@ -125,6 +132,102 @@ def _as_int64(values: IntValues) -> np.ndarray:
 def _counts_view(hist: HdrHistogram) -> np.ndarray:
     """Zero-copy numpy view of the histogram's ctypes counts array (uint64 for word_size 8)."""
     return np.ctypeslib.as_array(hist.counts)
+
+
+# -- what each counter stands for ----------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """The values each counter of an hdrh counts array stands for, µs, indexed like ``counts``.
+
+    hdrh answers these one index at a time in Python; the mean, the percentiles and the
+    ``/metrics`` buckets need thousands at once, so they are computed here once per layout
+    (see :func:`layout_of`), from hdrh's ``get_value_from_index``: for index ``i``, bucket
+    ``max((i >> h) - 1, 0)``, sub-bucket ``i`` below ``2**h``, else ``(i & (2**h - 1)) + 2**h``.
+    """
+
+    unit_magnitude: int
+    sub_bucket_half_count_magnitude: int
+    #: Lowest value of each counter; strictly increasing, so a value's counter is a bisection.
+    lowest: np.ndarray
+    #: Midpoint of each counter (what hdrh's mean counts a value as).
+    midpoints: np.ndarray
+    #: Highest value of each counter (what hdrh's percentiles report).
+    highest: np.ndarray
+
+    @classmethod
+    def build(cls, unit_magnitude: int, half_magnitude: int, counts_len: int) -> Layout:
+        index = np.arange(counts_len, dtype=np.int64)
+        half = 1 << half_magnitude
+        bucket = np.maximum((index >> half_magnitude) - 1, 0)
+        sub = np.where(index >= half, (index & (half - 1)) + half, index)
+        shift = bucket + unit_magnitude
+        lowest = sub << shift
+        size = np.int64(1) << shift
+        return cls(unit_magnitude, half_magnitude, lowest, lowest + (size >> 1), lowest + size - 1)
+
+    @property
+    def counts_len(self) -> int:
+        return int(self.lowest.size)
+
+    def fits(self, hist: HdrHistogram) -> bool:
+        """Whether ``hist`` has these counters (any length up to ours: histograms grow) of 8 bytes."""
+        return (
+            hist.counts_len <= self.counts_len
+            and hist.unit_magnitude == self.unit_magnitude
+            and hist.sub_bucket_half_count_magnitude == self.sub_bucket_half_count_magnitude
+            and hist.word_size == 8
+        )
+
+    def index_of_us(self, value_us: int) -> int:
+        """hdrh's ``get_counts_array_index``, with values past the last counter in the last."""
+        index = int(np.searchsorted(self.lowest, max(int(value_us), 0), side="right")) - 1
+        return min(index, self.counts_len - 1)
+
+    def prefix(self, hist: HdrHistogram) -> np.ndarray:
+        """A view of the counts of ``hist`` (which :meth:`fits`) up to its max value; the rest are zero."""
+        return np.frombuffer(hist.counts, dtype=np.uint64, count=self.index_of_us(hist.max_value) + 1)
+
+    def values_at(self, cumulative: np.ndarray, total: int, percents: Iterable[float]) -> list[int]:
+        """hdrh's ``get_value_at_percentile`` of each percent, from cumulative counts (from index 0)
+        of ``total`` values: the top of the counter reaching the target count (its bottom for
+        p = 0), 0 when none does (an empty histogram)."""
+        out: list[int] = []
+        for p in percents:
+            target = max(int((min(p, 100.0) * total / 100) + 0.5), 1)
+            index = int(np.searchsorted(cumulative, np.uint64(target), side="left"))
+            if index >= cumulative.size:
+                out.append(0)
+            else:
+                out.append(int((self.highest if p else self.lowest)[index]))
+        return out
+
+
+_LAYOUTS: dict[tuple[int, int], Layout] = {}
+
+
+@functools.cache
+def _full_counts_len() -> int:
+    return int(full_histogram().counts_len)
+
+
+def layout_of(hist: HdrHistogram) -> Layout:
+    """The :class:`Layout` of ``hist``'s counters, computed once per layout and long enough for
+    ``hist`` (for the histograms made here: for their whole range, 1 µs to a day)."""
+    key = (int(hist.unit_magnitude), int(hist.sub_bucket_half_count_magnitude))
+    need = int(hist.counts_len)
+    if _made_here(hist):
+        need = max(need, _full_counts_len())
+    known = _LAYOUTS.get(key)
+    if known is None or known.counts_len < need:
+        known = _LAYOUTS[key] = Layout.build(*key, need)
+    return known
+
+
+def full_layout() -> Layout:
+    """The layout of every histogram :func:`new_histogram` makes, over its whole range."""
+    return layout_of(new_histogram())
 
 
 # Values are processed in blocks so that the int64/float64 temporaries (3 x
@@ -229,19 +332,7 @@ def percentiles_us(hist: HdrHistogram, ps: Iterable[float]) -> list[int]:
     if not ps:
         return []
     cumulative = np.cumsum(_counts_view(hist), dtype=np.uint64)
-    out: list[int] = []
-    for p in ps:
-        target = hist.get_target_count_at_percentile(p)
-        index = int(np.searchsorted(cumulative, np.uint64(target), side="left"))
-        if index >= hist.counts_len:
-            out.append(0)  # empty histogram: hdrh returns 0 too
-            continue
-        value = hist.get_value_from_index(index)
-        if p:
-            out.append(hist.get_highest_equivalent_value(value))
-        else:
-            out.append(hist.get_lowest_equivalent_value(value))
-    return out
+    return layout_of(hist).values_at(cumulative, int(hist.total_count), ps)
 
 
 def percentile_us(hist: HdrHistogram, p: float) -> int:
@@ -259,13 +350,7 @@ def mean_us(hist: HdrHistogram) -> float:
         return 0.0
     counts = _counts_view(hist)
     nz = np.flatnonzero(counts)
-    h = hist.sub_bucket_half_count_magnitude
-    half = 1 << h
-    bucket = np.maximum((nz >> h) - 1, 0)
-    sub = np.where(nz >= half, (nz & (half - 1)) + half, nz)
-    shift = bucket + hist.unit_magnitude
-    lowest = sub << shift
-    median = lowest + ((np.int64(1) << shift) >> 1)
+    median = layout_of(hist).midpoints[nz]
     weights = counts[nz]
     if int(hist.total_count) * int(median[-1]) < 2**63:
         total = int(np.dot(weights.astype(np.int64), median))
@@ -366,7 +451,7 @@ def encode(hist: HdrHistogram) -> bytes:
 def decode(data: bytes) -> HdrHistogram:
     """Inverse of :func:`encode`: same counts and total; min/max become bucket edges."""
     hist = HdrHistogram.decode(data)
-    if hist.lowest_trackable_value == LOWEST_US and hist.significant_figures == SIGNIFICANT_FIGURES:
+    if _made_here(hist):
         setattr(hist, _GROWABLE, True)  # merged into, it grows like one made here
     return hist
 
@@ -377,7 +462,10 @@ __all__ = [
     "SIGNIFICANT_FIGURES",
     "decode",
     "encode",
+    "Layout",
     "full_histogram",
+    "full_layout",
+    "layout_of",
     "mean_us",
     "merge",
     "new_histogram",

@@ -63,9 +63,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 # The real-Prometheus helpers of the Prometheus tests (same directory: pytest puts it on sys.path).
-from test_prometheus import Prometheus, _binary, _config_for_test, _get_json, _wait
+from test_prometheus import Prometheus, _binary, _config_for_test, _get_json, _wait, promql_metric_names
 
-from loadgen.metrics import METRICS, MetricsExporter
+from loadgen.observe.catalogue import METRICS
+from loadgen.observe.exporter import MetricsExporter
 
 REPO = Path(__file__).resolve().parents[1]
 DASH_DIR = REPO / "dashboards"
@@ -215,93 +216,6 @@ def provisioned_datasources() -> dict[str, str]:
     """uid -> type of the provisioned datasources."""
     doc = parse_yaml(DS_FILE.read_text())
     return {d["uid"]: d["type"] for d in doc["datasources"]}
-
-
-# -- PromQL: the metric names an expression selects ------------------------------------------
-
-_PROMQL_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+) | (?P<comment>\#[^\n]*)
-  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-  | (?P<var>\$\{\w+(?::\w+)?\}|\$\w+|\[\[\w+\]\])  # a Grafana variable (a range, or a label list)
-  | (?P<dur>(?:\d+(?:ms|s|m|h|d|w|y))+(?![\w.]))
-  | (?P<num>0x[0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
-  | (?P<op>=~|!~|!=|==|<=|>=|[-+*/%^<>=,(){}\[\]@:])
-    """,
-    re.X,
-)
-#: Words that are PromQL syntax, not series, where they stand alone.
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
-             "group_right", "inf", "nan", "atan2"}  # fmt: skip
-#: Keywords followed by a parenthesised list of label names.
-_LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
-
-
-def promql_tokens(expr: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    while pos < len(expr):
-        m = _PROMQL_TOKEN.match(expr, pos)
-        if not m:
-            raise ValueError(f"cannot tokenize PromQL at {expr[pos:pos + 20]!r} in {expr!r}")
-        if m.lastgroup not in ("ws", "comment"):
-            out.append((m.lastgroup, m.group()))
-        pos = m.end()
-    return out
-
-
-def promql_metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects: identifiers that are not functions (followed by
-    "("), keywords, label names inside {...} or by/without/on/ignoring/group_x (...), or
-    inside [...]; plus {__name__="x"}."""
-    toks = promql_tokens(expr)
-    names: set[str] = set()
-    braces = brackets = 0
-    label_list = False
-    for i, (kind, text) in enumerate(toks):
-        nxt = toks[i + 1][1] if i + 1 < len(toks) else ""
-        if kind == "op":
-            if text == "{":
-                braces += 1
-            elif text == "}":
-                braces -= 1
-            elif text == "[":
-                brackets += 1
-            elif text == "]":
-                brackets -= 1
-            elif text == ")" and label_list:
-                label_list = False
-            continue
-        if kind != "ident":
-            continue
-        if braces:
-            if text == "__name__" and nxt == "=" and i + 2 < len(toks) and toks[i + 2][0] == "str":
-                names.add(toks[i + 2][1][1:-1])
-            continue
-        if brackets or label_list:
-            continue
-        if text.lower() in _LABEL_LISTS:
-            label_list = nxt == "("
-            continue
-        if nxt == "(" or nxt.lower() in ("by", "without") or text.lower() in _KEYWORDS:
-            continue  # a function, an aggregation (sum by (...) (...)), or a keyword
-        names.add(text)
-    return names
-
-
-def test_promql_metric_names():
-    assert promql_metric_names(
-        'histogram_quantile(0.95, sum by (run_id, le) (rate(loadgen_request_duration_seconds_bucket{job="x"}[15s])))'
-    ) == {"loadgen_request_duration_seconds_bucket"}
-    assert promql_metric_names(
-        "(sum without (kind) (rate(a_total[1m])) or 0 * b:c:rate5m) / on (run_id) group_left d > 1e-3"
-    ) == {"a_total", "b:c:rate5m", "d"}
-    assert promql_metric_names('max_over_time(x[15s]) == bool 1 and up{job="by"}') == {"x", "up"}
-    assert promql_metric_names('sum(rate(a{b=~"$v"}[$__rate_interval])) by (c) / ignoring(d) group_right(e) f') == {
-        "a", "f"
-    }
-    assert promql_metric_names('rate(x[5m:1m] offset 1h) + {__name__="y", z="w"} * inf') == {"x", "y"}
-    assert promql_metric_names("sum(loadgen_x) or vector(0)") == {"loadgen_x"}
 
 
 def prom_substitute(expr: str, rate_interval: str = "5s") -> str:
@@ -604,7 +518,7 @@ def test_promql_names_only_series_that_exist(live):
             if name.endswith(("_bucket", "_sum", "_count")) and suffix:
                 assert mtype == "histogram", f"{where}: {name} is not a series of a histogram family"
             if name.startswith("loadgen_"):
-                assert family in METRICS, f"{where}: {family} is not in loadgen.metrics.METRICS"
+                assert family in METRICS, f"{where}: {family} is not in loadgen.observe.catalogue.METRICS"
                 assert METRICS[family][0] == mtype, f"{where}: {family} is a {mtype}, METRICS says {METRICS[family][0]}"
                 families.add(family)
         return families

@@ -7,8 +7,8 @@ import io
 from rich.console import Console
 
 from loadgen.config import RunConfig
-from loadgen.display import LiveDisplay
 from loadgen.engine import AdHocRequest, Engine
+from loadgen.observe.display import LiveDisplay
 
 
 def _run_with(console: Console, demo_url: str, **kw) -> str:

@@ -111,6 +111,39 @@ def test_other_layouts(lowest, highest, sig):
     assert_same(h, reference(values, lowest, highest, sig))
 
 
+@pytest.mark.parametrize("lowest,highest,sig", [(1, 3_600_000_000, 2), (1000, 10**12, 3), (8, 2**40, 4)])
+def test_percentiles_and_mean_of_other_layouts(lowest, highest, sig):
+    # One layout per (unit, sub-bucket) magnitude, computed for whatever hdrh made.
+    values = np.random.default_rng(3).lognormal(math.log(highest) / 2, 3.0, 5000).astype(np.int64)
+    h = HdrHistogram(lowest, highest, sig)
+    lh.record_us(h, values)
+    ref = reference(values, lowest, highest, sig)
+    assert lh.percentiles_us(h, PERCENTILES) == [ref.get_value_at_percentile(p) for p in PERCENTILES]
+    assert lh.mean_us(h) == ref.get_mean_value()
+
+
+def test_layout_is_hdrh_counter_by_counter():
+    full = lh.full_histogram()
+    layout = lh.full_layout()
+    assert layout.counts_len == full.counts_len and layout.fits(lh.new_histogram()) and layout.fits(full)
+    assert lh.layout_of(full) is layout
+    for i in list(range(0, 4096)) + list(range(4096, full.counts_len, 97)) + [full.counts_len - 1]:
+        value = full.get_value_from_index(i)
+        assert int(layout.lowest[i]) == value, i
+        assert int(layout.highest[i]) == full.get_highest_equivalent_value(value), i
+        assert int(layout.midpoints[i]) == full._hdr_median_equiv_value(value), i
+    for v in _edge_values().tolist() + [1 << 40, 1 << 60]:  # past the last counter: the last
+        assert layout.index_of_us(v) == min(full.get_counts_array_index(v), full.counts_len - 1), v
+    assert layout.index_of_us(-5) == 0
+
+
+def test_layout_prefix_ends_at_the_max_value():
+    h = lh.new_histogram()
+    lh.record_us(h, [3, 70_000, 1_500_000])
+    prefix = lh.full_layout().prefix(h)
+    assert prefix.size == h.get_counts_array_index(1_500_000) + 1 and int(prefix.sum()) == 3
+    assert int(prefix[-1]) == 1
+
 def test_input_types_and_no_mutation():
     values = SAMPLES["lognormal"][:1000]
     expected = reference(values)

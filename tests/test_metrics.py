@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 import urllib.request
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,9 @@ from loadgen import histogram as hdr
 from loadgen.config import RunConfig
 from loadgen.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
-from loadgen.metrics import CONST_LABELS, DURATION_BUCKETS_S, METRICS, MetricsExporter
-from loadgen.recorder import EndpointInterval, IntervalSnapshot
+from loadgen.observe.catalogue import CONST_LABELS, DURATION_BUCKETS_S, METRICS
+from loadgen.observe.exporter import MetricsExporter
+from loadgen.recorder import EndpointInterval, IntervalSnapshot, Recorder
 from loadgen.samples import QueueSample, ResourceSample
 from loadgen.scenario import load_scenario
 
@@ -90,7 +91,23 @@ def snapshot(i: int, *eps: EndpointInterval, **kw: Any) -> IntervalSnapshot:
     )
 
 
-OPEN_ENGINE = SimpleNamespace(model="open", scenario=None, adhoc=None, config=None)
+@dataclass
+class FakeRun:
+    """A run as sinks see it (loadgen.sinks.RunView), for snapshots made by hand."""
+
+    model: str = "open"
+    config: RunConfig = field(default_factory=lambda: RunConfig(model="open", rate=1))
+    scenario: None = None
+    adhoc: None = None
+    recorder: Recorder = field(default_factory=Recorder)
+    warnings: list[str] = field(default_factory=list)
+    stopping: bool = False
+
+    def stop(self) -> None:
+        self.stopping = True
+
+
+OPEN_RUN = FakeRun()
 
 
 @pytest.fixture
@@ -285,7 +302,7 @@ def test_buckets_count_values_at_or_below_each_bound():
     ex = MetricsExporter(**CONST)
     halves = np.array_split(values, 2)
     for i, part in enumerate(halves):
-        ex(snapshot(i, endpoint("/a", part)), OPEN_ENGINE)
+        ex(snapshot(i, endpoint("/a", part)), OPEN_RUN)
     fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
     got = [total(fams, "loadgen_request_duration_seconds_bucket", le=floatToGoString(b)) for b in DURATION_BUCKETS_S]
     full = hdr.new_histogram()
@@ -311,13 +328,13 @@ def test_quantile_gauges_cover_a_sliding_window_of_intervals():
         # Each interval slower than the last, so the window's position shows in the quantiles.
         ep = endpoint("/slow", rng.integers(1000 * (i + 1), 3000 * (i + 1), 200 + i))
         hists.append(ep.latency)
-        ex(snapshot(i, ep), OPEN_ENGINE)
+        ex(snapshot(i, ep), OPEN_RUN)
         fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
         got = [total(fams, "loadgen_request_duration_quantile_seconds", quantile=q) for q in ("0.5", "0.95", "0.99")]
         assert [round(v * 1e6) for v in got] == window_quantiles_us(hists[-4:]), i
     # Intervals without requests slide the old ones out; an empty window has no gauges.
     for i in range(9, 13):
-        ex(snapshot(i), OPEN_ENGINE)
+        ex(snapshot(i), OPEN_RUN)
         fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
         got = [total(fams, "loadgen_request_duration_quantile_seconds", quantile=q) for q in ("0.5", "0.95", "0.99")]
         live = hists[i - 3 : 9]
@@ -332,7 +349,7 @@ def test_names_beyond_the_cap_fold_into_other():
     ex = MetricsExporter(**CONST, max_endpoints=2, quantile_window=3)
     rng = np.random.default_rng(1)
     eps = [endpoint(f"/p{k}", rng.integers(100, 50_000, 100)) for k in range(5)]
-    ex(snapshot(0, *eps), OPEN_ENGINE)
+    ex(snapshot(0, *eps), OPEN_RUN)
     fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
     names = {s.labels["name"] for s in samples(fams, "loadgen_requests_total")}
     assert names == {"/p0", "/p1", "__other__"}
@@ -398,7 +415,7 @@ def test_registry_exposition_matches_the_endpoint_and_names_follow_conventions(e
     hdr.record_us(lag, rng.integers(0, 5000, 50))
     snap = snapshot(0, ep, iterations=50, users=3, lag=lag, target_rate=50.0, cpu_percent=12.0)
     snap.failed_iterations = {"ApiUser.read": 2}  # every family is shown
-    ex(snap, OPEN_ENGINE)
+    ex(snap, OPEN_RUN)
     ex.observe_samples(
         [ResourceSample(1.0, "svc", (1,), 1.0, 2, 3, 4, 5, 6, 7), QueueSample(1.0, "q", "redis", 1, 2, 3, 4, 5, 6)]
     )
@@ -473,10 +490,10 @@ def test_generator_stalls_and_failed_iterations_are_exported(exporter):
     s0 = snapshot(0, endpoint("/a", [1000], status={200: 1}))
     s0.stall, s0.stalled, s0.stall_cause = stall, True, "a blocking call in ApiUser.read"
     s0.failed_iterations = {"ApiUser.on_start": 3, "ApiUser.read": 1}
-    ex(s0, OPEN_ENGINE)
+    ex(s0, OPEN_RUN)
     s1 = snapshot(1, endpoint("/a", [1000], status={200: 1}))
     s1.failed_iterations = {"ApiUser.read": 2}
-    ex(s1, OPEN_ENGINE)
+    ex(s1, OPEN_RUN)
     fams = {f.name: f for f in text_string_to_metric_families(ex.render().decode())}
     assert total(fams, "loadgen_stalled_intervals_total") == 1
     assert total(fams, "loadgen_generator_stalled") == 0  # the last interval did not stall

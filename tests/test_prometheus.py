@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.config import RunConfig
 from loadgen.engine import AdHocRequest, Engine
-from loadgen.metrics import DEFAULT_PORT, MetricsExporter
+from loadgen.observe.exporter import MetricsExporter
+from loadgen.observe.server import DEFAULT_PORT
 
 REPO = Path(__file__).resolve().parents[1]
 PROM_DIR = REPO / "prometheus"
@@ -94,30 +95,79 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, log: Callable[[],
     pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r}){log()}")
 
 
-# -- PromQL: the metric names an expression selects --------------------------------------
+# -- PromQL: the metric names an expression selects (the dashboards' tests use it too) -------
 
-_NOT_METRICS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right",
-    "bool", "and", "or", "unless", "offset", "inf", "nan",
-}  # fmt: skip
+_PROMQL_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+) | (?P<comment>\#[^\n]*)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
+  | (?P<var>\$\{\w+(?::\w+)?\}|\$\w+|\[\[\w+\]\])  # a Grafana variable (a range, or a label list)
+  | (?P<dur>(?:\d+(?:ms|s|m|h|d|w|y))+(?![\w.]))
+  | (?P<num>0x[0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
+  | (?P<op>=~|!~|!=|==|<=|>=|[-+*/%^<>=,(){}\[\]@:])
+    """,
+    re.X,
+)
+#: Words that are PromQL syntax, not series, where they stand alone.
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
+             "group_right", "inf", "nan", "atan2"}  # fmt: skip
+#: Keywords followed by a parenthesised list of label names.
+_LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def promql_tokens(expr: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    while pos < len(expr):
+        m = _PROMQL_TOKEN.match(expr, pos)
+        if not m:
+            raise ValueError(f"cannot tokenize PromQL at {expr[pos:pos + 20]!r} in {expr!r}")
+        if m.lastgroup not in ("ws", "comment"):
+            out.append((m.lastgroup, m.group()))
+        pos = m.end()
+    return out
 
 
 def promql_metric_names(expr: str) -> set[str]:
-    """Metric names selected in a PromQL expression (functions, labels and keywords left out)."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)  # strings
-    s = re.sub(r"\{[^}]*\}", " ", s)  # label matchers
-    s = re.sub(r"\[[^\]]*\]", " ", s)  # ranges and subqueries
-    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)  # label lists
-    s = re.sub(r"(?<![\w:.])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", " ", s)  # numbers
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        if s[m.end() :].lstrip().startswith("(") or m.group(0).lower() in _NOT_METRICS:
-            continue  # a function or an aggregation, or a keyword
-        names.add(m.group(0))
+    """Metric names an expression selects: identifiers that are not functions (followed by
+    "("), keywords, label names inside {...} or by/without/on/ignoring/group_x (...), or
+    inside [...]; plus {__name__="x"}."""
+    toks = promql_tokens(expr)
+    names: set[str] = set()
+    braces = brackets = 0
+    label_list = False
+    for i, (kind, text) in enumerate(toks):
+        nxt = toks[i + 1][1] if i + 1 < len(toks) else ""
+        if kind == "op":
+            if text == "{":
+                braces += 1
+            elif text == "}":
+                braces -= 1
+            elif text == "[":
+                brackets += 1
+            elif text == "]":
+                brackets -= 1
+            elif text == ")" and label_list:
+                label_list = False
+            continue
+        if kind != "ident":
+            continue
+        if braces:
+            if text == "__name__" and nxt == "=" and i + 2 < len(toks) and toks[i + 2][0] == "str":
+                names.add(toks[i + 2][1][1:-1])
+            continue
+        if brackets or label_list:
+            continue
+        if text.lower() in _LABEL_LISTS:
+            label_list = nxt == "("
+            continue
+        if nxt == "(" or nxt.lower() in ("by", "without") or text.lower() in _KEYWORDS:
+            continue  # a function, an aggregation (sum by (...) (...)), or a keyword
+        names.add(text)
     return names
 
 
-def test_promql_metric_names_extraction():
+def test_promql_metric_names():
     assert promql_metric_names(
         'histogram_quantile(0.95, sum by (run_id, le) (rate(loadgen_request_duration_seconds_bucket{job="x"}[15s])))'
     ) == {"loadgen_request_duration_seconds_bucket"}
@@ -125,6 +175,11 @@ def test_promql_metric_names_extraction():
         "(sum without (kind) (rate(a_total[1m])) or 0 * b:c:rate5m) / on (run_id) group_left d > 1e-3"
     ) == {"a_total", "b:c:rate5m", "d"}
     assert promql_metric_names('max_over_time(x[15s]) == bool 1 and up{job="by"}') == {"x", "up"}
+    assert promql_metric_names('sum(rate(a{b=~"$v"}[$__rate_interval])) by (c) / ignoring(d) group_right(e) f') == {
+        "a", "f"
+    }
+    assert promql_metric_names('rate(x[5m:1m] offset 1h) + {__name__="y", z="w"} * inf') == {"x", "y"}
+    assert promql_metric_names("sum(loadgen_x) or vector(0)") == {"loadgen_x"}
 
 
 # -- promtool on the shipped files ------------------------------------------------------------
