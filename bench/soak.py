@@ -69,6 +69,11 @@ def report(samples: list[dict], args: argparse.Namespace, summary: dict | None, 
         return cands[-1] if cands else None
 
     first, last = at(5), at(args.minutes)
+
+    def median_rss(lo_min: float, hi_min: float) -> float | None:
+        vals = sorted(s["rss_mb"] for s in samples if lo_min * 60 <= s["t_s"] <= hi_min * 60 + 5 and s.get("rss_mb"))
+        return vals[len(vals) // 2] if vals else None
+
     rss = [s["rss_mb"] for s in samples if s.get("rss_mb")]
     lags = [s["lag_p99_ms"] for s in samples if "lag_p99_ms" in s]
     lines = [
@@ -85,6 +90,10 @@ def report(samples: list[dict], args: argparse.Namespace, summary: dict | None, 
         lines.append(f"| RSS at 5 min | {first['rss_mb']:.1f} MB |")
         lines.append(f"| RSS at {args.minutes} min | {last['rss_mb']:.1f} MB |")
         lines.append(f"| ratio | {last['rss_mb'] / first['rss_mb']:.3f} |")
+    early, late = median_rss(4, 6), median_rss(args.minutes - 2, args.minutes)
+    if early and late:
+        lines.append(f"| median RSS over minutes 4-6 / {args.minutes - 2:g}-{args.minutes:g} (ratio) | "
+                     f"{early:.1f} / {late:.1f} MB ({late / early:.3f}) |")
     if rss:
         lines.append(f"| RSS min / max over the run | {min(rss):.1f} / {max(rss):.1f} MB |")
     if lags:
