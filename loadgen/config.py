@@ -7,11 +7,13 @@ sentence before any connection is opened.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Union
 from urllib.parse import urlsplit
 
 from .errors import UsageError
@@ -47,6 +49,8 @@ __all__ = [
 TEST_TYPES = ("load", "stress", "soak", "spike")
 Model = Literal["open", "closed"]
 Arrival = Literal["constant", "poisson"]
+#: A configuration as JSON values: what crosses to a worker process and what a run stores.
+ConfigJson = dict[str, Union[str, int, float, bool, None, list[dict[str, float]], dict[str, str]]]
 
 # The documented bounds of every number a user can give. A rate above MAX_RATE
 # is more than the engine can schedule on any machine it runs on (one event
@@ -362,3 +366,21 @@ class RunConfig:
         if self.stages:
             return sum(s.duration_s for s in self.stages)
         return self.run_time_s
+
+    def to_json(self) -> ConfigJson:
+        """Every field as JSON values, the one encoding of a configuration (workers' jobs,
+        stored runs); the host as given: a caller storing it masks its password."""
+        doc: ConfigJson = dataclasses.asdict(self)
+        doc["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, object]) -> RunConfig:
+        """The configuration :meth:`to_json` gave, validated again. Keys this version does
+        not know are passed over (a stored run also holds ``adhoc``; a newer loadgen may
+        store more), and missing ones take their defaults (runs stored before they existed)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in doc.items() if k in known}
+        stages = kw.get("stages") or ()
+        kw["stages"] = tuple(Stage(**s) for s in stages)  # type: ignore[union-attr]
+        return cls(**kw)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ __all__ = [
     "list_runs",
     "get_run",
     "run_comparison",
-    "set_outcome",
+    "compare_and_store",
     "import_spool",
     "migrate",
     "print_runs",
@@ -36,11 +36,8 @@ def with_store(url: DatabaseURL, fn: Callable[[Store], Awaitable[T]], *, migrate
     """Open the store, run ``fn(store)``, close it (for the CLI's one-shot commands)."""
 
     async def main() -> T:
-        store = await open_store(url, migrate=migrate)
-        try:
+        async with await open_store(url, migrate=migrate) as store:
             return await fn(store)
-        finally:
-            await store.close()
 
     return asyncio.run(main())
 
@@ -64,13 +61,6 @@ def get_run(url: DatabaseURL, ref: str) -> dict[str, Any]:
         return await store.get_run(ref)
 
     return with_store(url, go)
-
-
-def set_outcome(url: DatabaseURL, run_id: str, exit_code: int, summary: dict[str, Any]) -> None:
-    async def go(store: Store) -> None:
-        await store.set_outcome(run_id, exit_code, summary)
-
-    with_store(url, go)
 
 
 def import_spool(url: DatabaseURL, path: Path) -> tuple[Any, dict[str, Any] | None]:
@@ -174,37 +164,46 @@ def run_comparison(
     the comparison; return it (:class:`loadgen.compare.Comparison`)."""
     from .compare import render
 
-    th = regression_thresholds(thresholds, baseline_runs)
-
     async def go(store: Store) -> Any:
-        if candidate is not None:
-            cand = await store.get_run(candidate)
-        elif candidate_version is not None:
-            rows = await store.list_runs(app_version=candidate_version, status="completed", limit=1)
-            if not rows:
-                raise UsageError(f"no completed runs of version {candidate_version!r} in {store.shown}")
-            cand = rows[0]
-        else:
-            cand = await store.get_run("latest")
-        result, _, _, base_rows = await compute_comparison(store, cand, baseline_version, th)
-        doc = result.to_json()
-        head = {
-            "created_at": dt.datetime.now(dt.timezone.utc).timestamp(),
-            "candidate_run_id": cand["id"],
-            "baseline_version": baseline_version,
-            "baseline_run_ids": [r["id"] for r in base_rows],
-            "scenario": cand["scenario"],
-            "test_type": cand["test_type"],
-            "thresholds": doc["thresholds"],
-            "verdict": result.verdict,
-            "regressions": len(result.regressions),
-            "improvements": len(result.improvements),
-            "noise_estimate": result.noise_estimate,
-        }
-        await store.save_comparison(head, doc["rows"])
-        return result
+        cand = await _candidate(store, candidate, candidate_version)
+        return await compare_and_store(store, cand, baseline_version, thresholds, baseline_runs)
 
     result = with_store(url, go)
     if console is not None and not as_json:
         render(result, console)
+    return result
+
+
+async def _candidate(store: Store, run_ref: str | None, version: str | None) -> dict[str, Any]:
+    """The run to compare: by reference, else the latest completed run of a version, else the latest."""
+    if run_ref is not None:
+        return await store.get_run(run_ref)
+    if version is None:
+        return await store.get_run("latest")
+    rows = await store.list_runs(app_version=version, status="completed", limit=1)
+    if not rows:
+        raise UsageError(f"no completed runs of version {version!r} in {store.shown}")
+    return rows[0]
+
+
+async def compare_and_store(store: Store, cand: dict[str, Any], baseline_version: str, thresholds: Any,
+                            baseline_runs: int | None) -> Any:
+    """Compare a stored run with its baseline (see :func:`run_comparison`) and store the comparison."""
+    th = regression_thresholds(thresholds, baseline_runs)
+    result, _, _, base_rows = await compute_comparison(store, cand, baseline_version, th)
+    doc = result.to_json()
+    head = {
+        "created_at": dt.datetime.now(dt.timezone.utc).timestamp(),
+        "candidate_run_id": cand["id"],
+        "baseline_version": baseline_version,
+        "baseline_run_ids": [r["id"] for r in base_rows],
+        "scenario": cand["scenario"],
+        "test_type": cand["test_type"],
+        "thresholds": doc["thresholds"],
+        "verdict": result.verdict,
+        "regressions": len(result.regressions),
+        "improvements": len(result.improvements),
+        "noise_estimate": result.noise_estimate,
+    }
+    await store.save_comparison(head, doc["rows"])
     return result

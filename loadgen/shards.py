@@ -20,18 +20,25 @@ intervals.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import histogram as hdr
-from .config import RunConfig, Stage
+from .config import RunConfig
 from .engine import RunResult
-from .errors import RunError, UsageError
+from .errors import EXIT_OK, RunError, UsageError
 from .recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
+from .store.records import endpoint_rows, run_end_row
 from .wire import add_part_extras, hist_from_json, part_warnings
 from .workload import shape_of
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .summary import Json, RunSummary
 
 __all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result", "claim_merge", "store_merged",
            "merge_if_complete"]
@@ -126,26 +133,16 @@ def merge_parts(parts: list[dict[str, Any]], max_names: int = DEFAULT_MAX_NAMES)
     return rec
 
 
-def config_from_row(cfg: dict[str, Any]) -> RunConfig:
-    """The RunConfig stored with a run (``runs.config``)."""
-    cfg = {k: v for k, v in cfg.items() if k != "adhoc"}
-    cfg["stages"] = tuple(Stage(**s) for s in cfg.get("stages", ()))
-    return RunConfig(**cfg)
-
-
 def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
     """One RunResult from every shard's part, as if one process had run it all."""
-    rec = merge_parts(parts, getattr(config, "max_names", DEFAULT_MAX_NAMES))
+    rec = merge_parts(parts, config.max_names)
     exceptions: dict[str, int] = {}
     warnings = part_warnings(parts, "shards")
     for p in parts:
         for k, v in p["exceptions"].items():
             exceptions[k] = exceptions.get(k, 0) + v
-    extra: dict[str, Any] = {}
-    if "stop_reason" in getattr(RunResult, "__dataclass_fields__", {}):
-        extra["stop_reason"] = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
     return RunResult(
-        **extra,
+        stop_reason=next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None),
         recorder=rec,
         config=config,
         shape=shape_of(config),
@@ -161,34 +158,31 @@ def merged_result(config: RunConfig, parts: list[dict[str, Any]]) -> RunResult:
     )
 
 
-async def claim_merge(store: Any, run_id: str, config: RunConfig) -> RunResult | None:
+async def claim_merge(store: Store, run_id: str, config: RunConfig) -> RunResult | None:
     """The merged run, for the one caller that finds every shard done (None for the others)."""
     if not await store.claim_merge(run_id):
         return None
     return merged_result(config, [r["part"] for r in await store.shard_rows(run_id)])
 
 
-async def store_merged(store: Any, run_id: str, result: RunResult, doc: dict[str, Any], status: str,
-                       exit_code: int) -> None:
+async def store_merged(store: Store, run_id: str, result: RunResult, summary: RunSummary) -> None:
     """Write the merged run's results (its end record and per-endpoint rows)."""
-    import datetime as dt
-
-    from .store.records import endpoint_rows, run_end_row
-
-    end = run_end_row(result.duration_s, doc, status, exit_code, dt.datetime.now(dt.timezone.utc).timestamp())
+    end = run_end_row(summary, result.duration_s, dt.datetime.now(dt.timezone.utc).timestamp())
     await store.finish_run(run_id, end, endpoint_rows(result.recorder.totals, result.schedule_s))
 
 
-async def merge_if_complete(store: Any, run_id: str) -> dict[str, Any] | None:
+async def merge_if_complete(store: Store, run_id: str) -> dict[str, Json] | None:
     """After ``loadgen import`` of a shard's spool: if that completed the set, merge the run
     (thresholds and comparisons are the last shard's job; run ``loadgen compare`` after)."""
-    from .summary import build_summary
+    from .summary import summarize
 
     run = await store.get_run(run_id)
-    result = await claim_merge(store, run_id, config_from_row(run["config"]))
+    result = await claim_merge(store, run_id, RunConfig.from_json(run["config"]))
     if result is None:
         return None
-    doc = build_summary(result, scenario=run["scenario"], host=run["host"])
-    doc.update(run_id=run_id, shards=len(await store.shard_rows(run_id)), status="completed")
-    await store_merged(store, run_id, result, doc, "completed", 0)
-    return doc
+    summary = dataclasses.replace(
+        summarize(result, scenario=run["scenario"], host=run["host"]),
+        run_id=run_id, shards=len(await store.shard_rows(run_id)), status="completed", exit_code=EXIT_OK,
+    )
+    await store_merged(store, run_id, result, summary)
+    return summary.to_json()

@@ -1,9 +1,13 @@
-"""The end-of-run summary: a JSON document (schema in README) and the endpoint table."""
+"""The end-of-run summary: :class:`RunSummary` (its JSON is the README's "Summary
+JSON") and the endpoint table a person reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict, Union
 
 import orjson
 from rich.console import Console
@@ -15,10 +19,132 @@ from ._version import __version__
 from .engine import RunResult
 from .recorder import EndpointInterval
 
-__all__ = ["build_summary", "endpoint_summary", "write_summary", "print_summary", "summarize_samples"]
+__all__ = ["RunSummary", "summarize", "build_summary", "endpoint_summary", "write_summary", "print_summary",
+           "summarize_samples"]
+
+#: A JSON value (what the thresholds, the comparison and the collectors' figures hold).
+Json = Union[str, int, float, bool, None, list["Json"], dict[str, "Json"]]
+#: ``{p50, p90, p95, p99, p999, max, mean, min}`` in milliseconds (or a subset: lag, stalls).
+Millis = dict[str, float]
+#: Per service or queue, each figure's ``{mean, max}`` (None without samples) and the sample count.
+SampleFigures = dict[str, dict[str, Union[int, str, dict[str, float], None]]]
 
 
-def endpoint_summary(ei: EndpointInterval, rate_s: float) -> dict[str, Any]:
+class EndpointSummary(TypedDict):
+    method: str
+    name: str
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    bytes_sent: int
+    bytes_received: int
+    latency_ms: Millis
+    service_time_ms: Millis
+    ttfb_ms: Millis
+    status_codes: dict[str, int]
+    errors_by_kind: dict[str, int]
+
+
+class FailedIterations(TypedDict):
+    total: int
+    by_task: dict[str, int]
+
+
+class CheckTally(TypedDict):
+    passes: int
+    fails: int
+
+
+class GeneratorSummary(TypedDict):
+    cpu_percent: float
+    lag_ms: Millis
+    saturated: bool
+    saturated_intervals: int
+    stall_ms: Millis
+    stalled: bool
+    stalled_intervals: int
+    intervals: int
+
+
+class StressSummary(TypedDict):
+    steps: list[dict[str, float]]
+    broke_at: dict[str, Json] | None
+
+
+#: Fields left out of the document while None (the others are written as null).
+_OPTIONAL = frozenset({"scheduled_rate", "stress", "run_id", "shard", "shards", "resources", "queues",
+                       "thresholds", "status", "exit_code", "comparison"})
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's summary, built once and never changed: a later figure (the verdict, the
+    exit code, the comparison) makes a new one (:func:`dataclasses.replace`). The field
+    order is the document's key order, which scripts reading ``--summary-json`` may rely on."""
+
+    loadgen_version: str
+    scenario: str | None
+    host: str | None
+    app_version: str | None
+    test_type: str
+    model: str
+    arrival: str | None
+    started_at: str  # ISO 8601, UTC
+    duration_s: float
+    load_s: float
+    interrupted: bool
+    stop_reason: str | None
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    iterations: int
+    dropped_iterations: int
+    failed_iterations: FailedIterations
+    target_rate: float | None
+    achieved_rate: float
+    users_max: int
+    bytes_sent: int
+    bytes_received: int
+    latency_ms: Millis
+    service_time_ms: Millis
+    ttfb_ms: Millis
+    status_codes: dict[str, int]
+    errors_by_kind: dict[str, int]
+    checks: dict[str, CheckTally]
+    exceptions: dict[str, int]
+    generator: GeneratorSummary
+    warnings: tuple[str, ...]
+    endpoints: dict[str, EndpointSummary]
+    scheduled_rate: float | None = None  # open model
+    stress: StressSummary | None = None  # stress runs without stages
+    run_id: str | None = None
+    shard: int | None = None  # a shard's own share, when another shard merges the run
+    shards: int | None = None
+    resources: SampleFigures | None = None  # with collectors
+    queues: SampleFigures | None = None
+    thresholds: list[dict[str, Json]] | None = None
+    status: str | None = None
+    exit_code: int | None = None
+    comparison: dict[str, Json] | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        """The ``--summary-json`` document (also the stored run's ``summary``)."""
+        doc: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in _OPTIONAL:
+                continue
+            doc[f.name] = list(value) if f.name == "warnings" else value
+        return doc
+
+    def warned(self, warning: str) -> RunSummary:
+        """This summary with one more warning."""
+        return dataclasses.replace(self, warnings=(*self.warnings, warning))
+
+
+def endpoint_summary(ei: EndpointInterval, rate_s: float) -> EndpointSummary:
     """One endpoint's part of the summary document (also the figures the store keeps per endpoint).
 
     ``rate_s`` is what ``rps`` divides by: the time the load was applied (``load_s``)."""
@@ -40,97 +166,85 @@ def endpoint_summary(ei: EndpointInterval, rate_s: float) -> dict[str, Any]:
     }
 
 
-def build_summary(result: RunResult, *, scenario: str | None, host: str | None) -> dict[str, Any]:
-    """The summary document of a run (see README, "Summary JSON")."""
-    c = result.config
+def _generator(result: RunResult) -> GeneratorSummary:
     tot = result.recorder.totals
-    dur = result.duration_s
+    lag, stall, dur = tot.lag, tot.stall, result.duration_s
+    return {
+        "cpu_percent": 100.0 * tot.cpu_s / dur if dur > 0 else 0.0,
+        "lag_ms": {
+            "p50": hdr.percentile_us(lag, 50) / 1000 if lag.total_count else 0.0,
+            "p99": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0,
+            "max": lag.get_max_value() / 1000 if lag.total_count else 0.0,
+        },
+        "saturated": tot.saturated_intervals > 0,
+        "saturated_intervals": tot.saturated_intervals,
+        # How late the event loop's stall monitor fired: the loop was blocked that long.
+        "stall_ms": {
+            "p99": hdr.percentile_ms(stall, 99),
+            "max": stall.max_value / 1000 if stall.total_count else 0.0,
+        },
+        "stalled": tot.stalled_intervals > 0,
+        "stalled_intervals": tot.stalled_intervals,
+        "intervals": tot.intervals,
+    }
+
+
+def _stress(result: RunResult) -> StressSummary | None:
+    c = result.config
+    if c.test_type != "stress" or c.stages:
+        return None
+    steps = [{"step": i + 1, "target": p.target, "start_s": p.start_s, "end_s": p.end_s}
+             for i, p in enumerate(result.shape.phases)]
+    return {"steps": steps, "broke_at": result.broke_at}
+
+
+def _checks(result: RunResult) -> dict[str, CheckTally]:
+    return {f"{ep.key}: {name}": {"passes": passes, "fails": fails}
+            for ep in result.recorder.endpoints() for name, (passes, fails) in ep.checks.items()}
+
+
+def summarize(result: RunResult, *, scenario: str | None, host: str | None) -> RunSummary:
+    """What the run measured, as its summary (no run id, verdict or exit code yet)."""
+    c, tot, model = result.config, result.recorder.totals, result.model
     # Rates divide by the time the load was applied: the graceful stop (waiting for the
     # last requests) adds time but no arrivals, and would make a 50/s run read 9/s.
     load_s = result.schedule_s
     overall = endpoint_summary(tot.overall, load_s)
     service, ttfb = tot.overall_timings()
-    overall["service_time_ms"] = hdr.summarize_ms(service)
-    overall["ttfb_ms"] = hdr.summarize_ms(ttfb)
-    checks: dict[str, dict[str, int]] = {}
-    for ep in result.recorder.endpoints():
-        for name, (passes, fails) in ep.checks.items():
-            key = f"{ep.key}: {name}"
-            checks[key] = {"passes": passes, "fails": fails}
-    lag, stall = tot.lag, tot.stall
     warnings = list(result.warnings)
     warnings += [w for w in result.recorder.warnings() if w not in warnings]
     failed = dict(sorted(tot.failed_iterations.items()))
     targets = {s.target for s in result.shape.stages}
-    doc: dict[str, Any] = {
-        "loadgen_version": __version__,
-        "scenario": scenario,
-        "host": host,
-        "app_version": c.app_version,
-        "test_type": c.test_type,
-        "model": result.model,
-        "arrival": c.arrival if result.model == "open" else None,
-        "started_at": dt.datetime.fromtimestamp(result.started_at, dt.timezone.utc).isoformat(),
-        "duration_s": dur,
-        "load_s": load_s,
-        "interrupted": result.interrupted,
-        "stop_reason": getattr(result, "stop_reason", None),
-        "requests": overall["requests"],
-        "errors": overall["errors"],
-        "error_rate": overall["error_rate"],
-        "rps": overall["rps"],
-        "iterations": tot.iterations,
-        "dropped_iterations": tot.dropped_iterations,
-        "failed_iterations": {"total": sum(failed.values()), "by_task": failed},
+    return RunSummary(
+        loadgen_version=__version__, scenario=scenario, host=host, app_version=c.app_version,
+        test_type=c.test_type, model=model, arrival=c.arrival if model == "open" else None,
+        started_at=dt.datetime.fromtimestamp(result.started_at, dt.timezone.utc).isoformat(),
+        duration_s=result.duration_s, load_s=load_s, interrupted=result.interrupted,
+        stop_reason=result.stop_reason,
+        requests=overall["requests"], errors=overall["errors"], error_rate=overall["error_rate"],
+        rps=overall["rps"], iterations=tot.iterations, dropped_iterations=tot.dropped_iterations,
+        failed_iterations={"total": sum(failed.values()), "by_task": failed},
         # A constant target is one number; a ramp has none (see the stages).
-        "target_rate": next(iter(targets)) if result.model == "open" and len(targets) == 1 else None,
-        "achieved_rate": tot.iterations / result.schedule_s,
-        "users_max": result.users_max,
-        "bytes_sent": overall["bytes_sent"],
-        "bytes_received": overall["bytes_received"],
-        "latency_ms": overall["latency_ms"],
-        "service_time_ms": overall["service_time_ms"],
-        "ttfb_ms": overall["ttfb_ms"],
-        "status_codes": overall["status_codes"],
-        "errors_by_kind": overall["errors_by_kind"],
-        "checks": checks,
-        "exceptions": result.exceptions,
-        "generator": {
-            "cpu_percent": 100.0 * tot.cpu_s / dur if dur > 0 else 0.0,
-            "lag_ms": {
-                "p50": hdr.percentile_us(lag, 50) / 1000 if lag.total_count else 0.0,
-                "p99": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0,
-                "max": lag.get_max_value() / 1000 if lag.total_count else 0.0,
-            },
-            "saturated": tot.saturated_intervals > 0,
-            "saturated_intervals": tot.saturated_intervals,
-            # How late the event loop's stall monitor fired: the loop was blocked that long.
-            "stall_ms": {
-                "p99": hdr.percentile_ms(stall, 99),
-                "max": stall.max_value / 1000 if stall.total_count else 0.0,
-            },
-            "stalled": tot.stalled_intervals > 0,
-            "stalled_intervals": tot.stalled_intervals,
-            "intervals": tot.intervals,
-        },
-        "warnings": warnings,
-        "endpoints": {k: endpoint_summary(v, load_s) for k, v in sorted(tot.endpoints.items())},
-    }
-    if result.model == "open":
+        target_rate=next(iter(targets)) if model == "open" and len(targets) == 1 else None,
+        achieved_rate=tot.iterations / result.schedule_s, users_max=result.users_max,
+        bytes_sent=overall["bytes_sent"], bytes_received=overall["bytes_received"],
+        latency_ms=overall["latency_ms"], service_time_ms=hdr.summarize_ms(service),
+        ttfb_ms=hdr.summarize_ms(ttfb), status_codes=overall["status_codes"],
+        errors_by_kind=overall["errors_by_kind"], checks=_checks(result), exceptions=result.exceptions,
+        generator=_generator(result), warnings=tuple(warnings),
+        endpoints={k: endpoint_summary(v, load_s) for k, v in sorted(tot.endpoints.items())},
         # The rate actually scheduled, counting drops: it tells whether the schedule kept up.
-        doc["scheduled_rate"] = (tot.iterations + tot.dropped_iterations) / result.schedule_s
-    if c.test_type == "stress" and not c.stages:
-        doc["stress"] = {
-            "steps": [
-                {"step": i + 1, "target": p.target, "start_s": p.start_s, "end_s": p.end_s}
-                for i, p in enumerate(result.shape.phases)
-            ],
-            "broke_at": result.broke_at,
-        }
-    return doc
+        scheduled_rate=(tot.iterations + tot.dropped_iterations) / result.schedule_s if model == "open" else None,
+        stress=_stress(result),
+    )
 
 
-def summarize_samples(samples: list[Any]) -> dict[str, Any]:
+def build_summary(result: RunResult, *, scenario: str | None, host: str | None) -> dict[str, Json]:
+    """The summary document of what a run measured (see README, "Summary JSON")."""
+    return summarize(result, scenario=scenario, host=host).to_json()
+
+
+def summarize_samples(samples: list[Any]) -> dict[str, SampleFigures]:
     """The collectors' samples of a run, per service and queue: ``resources`` and ``queues``."""
     from .samples import QueueSample, ResourceSample
 
@@ -172,7 +286,7 @@ def summarize_samples(samples: list[Any]) -> dict[str, Any]:
     return {"resources": resources, "queues": queues}
 
 
-def write_summary(doc: dict[str, Any], path: str) -> None:
+def write_summary(doc: Mapping[str, Json], path: str) -> None:
     with open(path, "wb") as fh:
         fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
 
@@ -181,7 +295,7 @@ def _ms(v: float) -> str:
     return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
-def print_summary(doc: dict[str, Any], console: Console) -> None:
+def print_summary(doc: Mapping[str, Any], console: Console) -> None:
     """The endpoint table and the headline figures, as a person reads them."""
     t = Table(title="Results by endpoint (latency in ms)", title_justify="left")
     for col in ("endpoint", "count", "req/s", "error %", "p50", "p90", "p95", "p99", "p99.9", "max"):

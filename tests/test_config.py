@@ -78,24 +78,35 @@ def test_run_config_holds_every_number_to_its_bounds(kw):
 
 
 def test_run_config_round_trips_through_the_workers_json_and_the_stored_config():
-    import dataclasses
-
     import orjson
 
-    from loadgen.runner import _config_doc
-    from loadgen.shards import config_from_row
+    from loadgen.session import RunSpec
+    from loadgen.session.record import stored_config
 
     cfg = RunConfig(host="http://u:pw@127.0.0.1:8080", model="open", rate=50.0, stages=(Stage(1, 5),),
                     max_head_bytes=4096, max_body_bytes=1 << 20, max_decoded_bytes=2 << 20, max_names=7)
-    job = orjson.loads(orjson.dumps({**dataclasses.asdict(cfg), "stages": [dataclasses.asdict(s) for s in cfg.stages]}))
-    job["stages"] = tuple(Stage(**s) for s in job["stages"])
-    assert RunConfig(**job) == cfg  # what loadgen/worker.py does
-    stored = orjson.loads(orjson.dumps(_config_doc(cfg, None)))
+    job = orjson.loads(orjson.dumps(cfg.to_json()))
+    assert RunConfig.from_json(job) == cfg  # what a worker process gets
+    spec = RunSpec(cfg, scenario=None, adhoc=None, target=None, summary_json=None, quiet=True)
+    stored = orjson.loads(orjson.dumps(stored_config(spec)))
     assert stored["host"] == "http://u:***@127.0.0.1:8080"  # the password is not stored
-    back = config_from_row(stored)
+    back = RunConfig.from_json(stored)
     assert (back.max_head_bytes, back.max_body_bytes, back.max_decoded_bytes, back.max_names) == (4096, 1 << 20, 2 << 20, 7)
     old = {k: v for k, v in stored.items() if not k.startswith("max_") or k == "max_inflight"}
-    assert config_from_row(old).max_names == 200  # runs stored before these fields existed
+    assert RunConfig.from_json(old).max_names == 200  # runs stored before these fields existed
+
+
+def test_a_stored_ad_hoc_config_keeps_header_names_only():
+    from loadgen.engine import AdHocRequest
+    from loadgen.session import RunSpec
+    from loadgen.session.record import stored_config
+
+    adhoc = AdHocRequest(url="http://u:pw@h/x", method="POST", headers={"Authorization": "Bearer t"}, body=b"abc")
+    spec = RunSpec(RunConfig(model="open", rate=1.0), scenario=None, adhoc=adhoc, target=None, summary_json=None,
+                   quiet=True)
+    doc = stored_config(spec)
+    assert doc["adhoc"] == {"url": "http://u:***@h/x", "method": "POST", "headers": ["Authorization"], "body_bytes": 3}
+    assert RunConfig.from_json(doc) == spec.config  # the ad-hoc part is the request's, not the config's
 
 
 def test_urls_that_a_request_line_cannot_carry():

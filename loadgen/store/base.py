@@ -136,6 +136,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """``async with await open_store(url) as store:``: the store is closed however the block ends."""
+        await self.close()
+
     @abc.abstractmethod
     async def _insert_returning_id(self, sql: str, *args: Any) -> int: ...
 

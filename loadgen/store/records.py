@@ -8,13 +8,16 @@ into any store later.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
 
 from .. import histogram as hdr
 from ..recorder import EndpointInterval, IntervalSnapshot, Totals
 from ..samples import QueueSample, ResourceSample
+
+if TYPE_CHECKING:
+    from ..summary import RunSummary
 
 __all__ = [
     "Row",
@@ -180,16 +183,15 @@ def queue_rows(samples: list[QueueSample], shard: int = 0) -> list[Row]:
     ]
 
 
-def run_end_row(duration_s: float, doc: dict[str, Any], status: str, exit_code: int, ended_at: float) -> Row:
-    """The run's record at its end (``runs`` columns); the summary document carries the exit code too."""
-    doc["exit_code"] = exit_code
+def run_end_row(summary: RunSummary, duration_s: float, ended_at: float) -> Row:
+    """The run's record at its end (``runs`` columns), from its final summary."""
     return {
         "ended_at": ended_at,
-        "status": status,
-        "exit_code": exit_code,
+        "status": summary.status,
+        "exit_code": summary.exit_code,
         "duration_s": duration_s,
-        "requests": doc["requests"],
-        "errors": doc["errors"],
-        "summary": doc,
-        "stop_reason": doc.get("stop_reason"),
+        "requests": summary.requests,
+        "errors": summary.errors,
+        "summary": summary.to_json(),
+        "stop_reason": summary.stop_reason,
     }
