@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from loadgen.compare import Thresholds, load_thresholds
 from loadgen.errors import UsageError
+from loadgen.judgement.tolerances import Tolerances, load_tolerances
 from loadgen.store import DatabaseURL, Store, parse_db_url
 
 from . import plots
@@ -49,25 +49,26 @@ __all__ = [
     "fmt_error_pct",
 ]
 
-ThresholdsArg = Thresholds | str | os.PathLike[str] | None
+#: Regression tolerances, or the path of a thresholds file that sets them.
+TolerancesArg = Tolerances | str | os.PathLike[str] | None
 
 
 def _url(store_url: DatabaseURL | str | None) -> DatabaseURL:
     return store_url if isinstance(store_url, DatabaseURL) else parse_db_url(store_url)
 
 
-def _thresholds(thresholds: ThresholdsArg) -> Thresholds | None:
-    """A Thresholds object as is; a path is read as a thresholds file (``--thresholds-file``)."""
-    if thresholds is None or isinstance(thresholds, Thresholds):
+def _tolerances(thresholds: TolerancesArg) -> Tolerances | None:
+    """Tolerances as they are; a path is read as a thresholds file (``--thresholds-file``)."""
+    if thresholds is None or isinstance(thresholds, Tolerances):
         return thresholds
-    return load_thresholds(thresholds)
+    return load_tolerances(thresholds)
 
 
 async def load_report(
     store: Store,
     run_ref: str,
     baseline_version: str | None = None,
-    thresholds: Thresholds | None = None,
+    thresholds: Tolerances | None = None,
     baseline_runs: int | None = None,
 ) -> tuple[RunData, ComparisonData | None]:
     """The run and its comparison (computed against ``baseline_version``, or the one stored
@@ -77,7 +78,7 @@ async def load_report(
     return run, cmp
 
 
-def _load(url: DatabaseURL, run_ref: str, baseline_version: str | None, thresholds: Thresholds | None,
+def _load(url: DatabaseURL, run_ref: str, baseline_version: str | None, thresholds: Tolerances | None,
           baseline_runs: int | None) -> tuple[RunData, ComparisonData | None]:
     from loadgen.results import with_store
 
@@ -91,18 +92,18 @@ def build_html(
     store_url: DatabaseURL | str | None,
     run_ref: str,
     baseline_version: str | None = None,
-    thresholds: ThresholdsArg = None,
+    thresholds: TolerancesArg = None,
     baseline_runs: int | None = None,
 ) -> bytes:
     """The HTML report of a stored run (id, unique prefix or ``latest``), UTF-8.
 
     With ``baseline_version`` the run is compared with that version's last K completed
-    runs (``thresholds``: a :class:`~loadgen.compare.Thresholds` or a thresholds file;
+    runs (``thresholds``: :class:`~loadgen.judgement.tolerances.Tolerances` or a thresholds file;
     the comparison is not stored); without it, a comparison stored with the run (by
     ``loadgen run --baseline-version``) is shown if there is one.
     """
     url = _url(store_url)
-    run, cmp = _load(url, run_ref, baseline_version, _thresholds(thresholds), baseline_runs)
+    run, cmp = _load(url, run_ref, baseline_version, _tolerances(thresholds), baseline_runs)
     return render_html(run, cmp, store_shown=url.shown)
 
 
@@ -110,7 +111,7 @@ def build_notebook(
     store_url: DatabaseURL | str | None,
     run_ref: str,
     baseline_version: str | None = None,
-    thresholds: ThresholdsArg = None,
+    thresholds: TolerancesArg = None,
     baseline_runs: int | None = None,
     *,
     execute: bool = True,
@@ -123,7 +124,7 @@ def build_notebook(
 
     require()
     url = _url(store_url)
-    th = _thresholds(thresholds)
+    th = _tolerances(thresholds)
     run, cmp = _load(url, run_ref, baseline_version, th, baseline_runs)
     return build(url, run, cmp, baseline_version=baseline_version, thresholds=th, baseline_runs=baseline_runs,
                  execute=execute, timeout_s=timeout_s)
@@ -136,7 +137,7 @@ def write_report(
     *,
     format: Literal["html", "notebook"] = "html",
     baseline_version: str | None = None,
-    thresholds: ThresholdsArg = None,
+    thresholds: TolerancesArg = None,
     baseline_runs: int | None = None,
 ) -> Path:
     """Build the report and write it to ``path``; the path written."""

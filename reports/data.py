@@ -20,9 +20,11 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from loadgen import histogram as hdr
-from loadgen.compare import Comparison, RunStats, Thresholds
-from loadgen.compare import Row as ComparisonRow
 from loadgen.errors import UsageError
+from loadgen.judgement.comparison import Comparison
+from loadgen.judgement.comparison import Row as ComparisonRow
+from loadgen.judgement.run_stats import RunStats
+from loadgen.judgement.tolerances import Tolerances
 from loadgen.store import Store
 from loadgen.store.records import TOTAL, Row, decode_hist
 
@@ -296,7 +298,7 @@ def _generator_series(stats: Sequence[Row], w: int) -> GeneratorSeries | None:
             for r in g:
                 if r.get("lag_hist"):
                     hdr.merge(h, decode_hist(r["lag_hist"]))
-            cols["lag"][i] = hdr.percentile_us(h, 99) / 1000 if h.total_count else math.nan
+            cols["lag"][i] = hdr.percentile_ms(h, 99) if h.total_count else math.nan
     return GeneratorSeries(
         start=cols["start"], end=cols["end"], iterations=cols["iterations"], dropped=cols["dropped"],
         users=cols["users"], inflight=cols["inflight"], target_rate=cols["target_rate"],
@@ -429,7 +431,7 @@ async def load_comparison(
     store: Store,
     run: RunData,
     baseline_version: str | None = None,
-    thresholds: Thresholds | None = None,
+    thresholds: Tolerances | None = None,
     baseline_runs: int | None = None,
 ) -> ComparisonData | None:
     """The run compared with the last K completed runs of ``baseline_version`` (computed now,

@@ -18,12 +18,22 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from loadgen import __version__
 from loadgen import histogram as hdr
-from loadgen._version import __version__
-from loadgen.compare import METRICS, Comparison, Thresholds, verdict_line
-
-# The comparison table is formatted exactly as `loadgen compare` prints it.
-from loadgen.compare import _UNITS, _change, _num, _threshold  # noqa: PLC2701
+from loadgen.judgement.comparison import Comparison
+from loadgen.judgement.render import (  # the comparison's cells, exactly as `loadgen compare` prints them
+    baseline_range,
+    change_text,
+    is_headline,
+    number,
+    plural,
+    tolerance_text,
+    unit_heading,
+    verdict_line,
+    verdict_word,
+)
+from loadgen.judgement.run_stats import RunStats
+from loadgen.judgement.tolerances import Tolerances
 from loadgen.store.records import TOTAL
 
 from . import plots
@@ -142,10 +152,9 @@ def verdict(run: RunData, cmp: ComparisonData | None) -> tuple[str, str, list[tu
     if cmp is not None:
         c = cmp.comparison
         n = len(c.baseline_run_ids)
-        against = f"against {c.baseline_version or 'the baseline'} ({n} run{'s' if n != 1 else ''})"
+        against = f"against {c.baseline_version or 'the baseline'} ({plural(n, 'run')})"
         if regressions:
-            details.append((f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''} {against}",
-                            "fail"))
+            details.append((f"{plural(len(regressions), 'regression')} {against}", "fail"))
         else:
             details.append((f"no regression {against}", "pass"))
     if ths:
@@ -337,7 +346,7 @@ def thresholds_html(run: RunData) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></section>')
 
 
-def _thresholds_used(th: Thresholds) -> str:
+def _tolerances_used(th: Tolerances) -> str:
     p = th.percentile
     items = [
         ("response time", f"+{th.response_time * 100:g} % at {p}"),
@@ -357,9 +366,9 @@ def _thresholds_used(th: Thresholds) -> str:
 
 
 def _baseline_table(cmp: ComparisonData) -> str:
-    pv = cmp.comparison.thresholds.percentile_value
+    pv = cmp.comparison.tolerances.percentile_value
 
-    def row(kind: str, stats: Any) -> str:
+    def row(kind: str, stats: RunStats) -> str:
         ep = stats.endpoints.get(TOTAL)
         n = ep.requests if ep else None
         v = None
@@ -373,7 +382,7 @@ def _baseline_table(cmp: ComparisonData) -> str:
     missing = set(cmp.comparison.baseline_run_ids) - {b.run_id for b in cmp.baseline}
     note = (f'<p class="note">No longer in the store: {_e(", ".join(sorted(missing)))}.</p>' if missing else "")
     return ('<table class="runs"><thead><tr><th scope="col"></th><th scope="col">run</th><th scope="col">version</th>'
-            f'<th scope="col">started</th><th scope="col">requests</th><th scope="col">{escape(cmp.comparison.thresholds.percentile)} (ms)</th></tr>'
+            f'<th scope="col">started</th><th scope="col">requests</th><th scope="col">{escape(cmp.comparison.tolerances.percentile)} (ms)</th></tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table>{note}')
 
 
@@ -382,23 +391,19 @@ def comparison_table_html(c: Comparison) -> str:
                    ("metric", "endpoint", "baseline", "candidate", "change", "threshold", "verdict"))
     body = []
     for row in c.rows:
-        base = _num(row.unit, row.baseline)
-        if len(row.baseline_values) > 1 and row.baseline_min != row.baseline_max:
-            base = (f'{escape(base)} <span class="range">({escape(_num(row.unit, row.baseline_min))}–'
-                    f'{escape(_num(row.unit, row.baseline_max))})</span>')
-        else:
-            base = escape(base)
-        word = row.verdict.upper() if row.verdict == "regression" else row.verdict
+        base = escape(number(row.unit, row.baseline))
+        spread = baseline_range(row)
+        if spread is not None:
+            base += f' <span class="range">({escape(spread[0])}–{escape(spread[1])})</span>'
         cls = row.verdict.replace(" ", "-")
         note = f' <span class="note">{_e(row.note)}</span>' if row.note else ""
-        subject = (f"<strong>{_e(row.subject)}</strong>" if row.subject == TOTAL and row.metric in METRICS[:3]
-                   else _e(row.subject))
+        subject = f"<strong>{_e(row.subject)}</strong>" if is_headline(row) else _e(row.subject)
         body.append(
             f'<tr class="v-{cls}" data-verdict="{escape(row.verdict)}" data-metric="{escape(row.metric)}" '
-            f'data-subject="{_e(row.subject)}"><td>{_e(row.label)} ({escape(_UNITS[row.unit][0])})</td>'
-            f"<td>{subject}</td><td>{base}</td><td>{escape(_num(row.unit, row.candidate))}</td>"
-            f"<td>{escape(_change(row))}</td><td>{escape(_threshold(row))}</td>"
-            f'<td><span class="pill {cls}">{escape(word)}</span>{note}</td></tr>'
+            f'data-subject="{_e(row.subject)}"><td>{_e(row.label)} ({escape(unit_heading(row.unit))})</td>'
+            f"<td>{subject}</td><td>{base}</td><td>{escape(number(row.unit, row.candidate))}</td>"
+            f"<td>{escape(change_text(row))}</td><td>{escape(tolerance_text(row))}</td>"
+            f'<td><span class="pill {cls}">{escape(verdict_word(row))}</span>{note}</td></tr>'
         )
     return (f'<div class="scroll"><table class="comparison"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
@@ -417,15 +422,15 @@ def comparison_html(cmp: ComparisonData | None, charts: Sequence[plots.Chart] = 
     notes_html = f'<ul class="notes">{notes}</ul>' if notes else ""
     return f"""<section id="comparison" data-comparison-source="{cmp.source}">
 <h2>Regression check <span class="unit">against {_e(c.baseline_version or 'the baseline')},
-median of {n} run{'s' if n != 1 else ''}</span></h2>
+median of {plural(n, 'run')}</span></h2>
 <p class="verdict-line {cls}" data-verdict="{escape(c.verdict)}">{_e(line)}</p>
 <p class="note">{src}. A change is a regression only when it is beyond the threshold, outside the baseline
-runs' own spread and, for latency and error rate, beyond the threshold with {c.thresholds.confidence * 100:g} %
+runs' own spread and, for latency and error rate, beyond the threshold with {c.tolerances.confidence * 100:g} %
 confidence.</p>
 {comparison_table_html(c)}
 {notes_html}
 <h3>Thresholds used</h3>
-{_thresholds_used(c.thresholds)}
+{_tolerances_used(c.tolerances)}
 <h3>Runs compared</h3>
 {_baseline_table(cmp)}
 {"".join(chart_html(ch) for ch in charts)}

@@ -13,8 +13,8 @@ import os
 import pprint
 from typing import Any
 
-from loadgen.compare import Thresholds
 from loadgen.errors import RunError, UsageError
+from loadgen.judgement.tolerances import Tolerances
 from loadgen.store import DatabaseURL
 
 from . import plots
@@ -80,7 +80,7 @@ def build(
     cmp: ComparisonData | None,
     *,
     baseline_version: str | None,
-    thresholds: Thresholds | None,
+    thresholds: Tolerances | None,
     baseline_runs: int | None,
     execute: bool = True,
     timeout_s: float = 180.0,
@@ -117,7 +117,7 @@ def build(
             "%matplotlib inline\n"
             "import os\n\n"
             "from IPython.display import HTML, display\n\n"
-            "from loadgen.compare import Thresholds\n"
+            "from loadgen.judgement.tolerances import Tolerances\n"
             "from loadgen.reports import html, load_report, plots\n"
             "from loadgen.reports.notebook import NOTEBOOK_CSS\n"
             "from loadgen.store import open_store, redact\n\n"
@@ -129,7 +129,7 @@ def build(
             "store = await open_store(db_url)\n"
             "try:\n"
             "    run, comparison = await load_report(\n"
-            "        store, RUN_ID, BASELINE_VERSION, Thresholds(**THRESHOLDS) if THRESHOLDS else None, BASELINE_RUNS\n"
+            "        store, RUN_ID, BASELINE_VERSION, Tolerances(**THRESHOLDS) if THRESHOLDS else None, BASELINE_RUNS\n"
             "    )\n"
             "finally:\n"
             "    await store.close()\n"

@@ -263,8 +263,8 @@ def spectrum_points(hist: HdrHistogram, points: int = 240) -> tuple[np.ndarray, 
     x = np.unique(np.concatenate([np.logspace(0, top, points), [1, 2, 10, 100, 1000, 10_000, 100_000]]))
     x = x[x <= 10**top]
     p = 100.0 * (1.0 - 1.0 / x)
-    values = np.array(hdr.percentiles_us(hist, p.tolist()), dtype=float)
-    values = np.clip(values, hist.min_value, hist.max_value) / 1000.0
+    # One cumulative sum per point (~10 ms for 250 points): small beside drawing the chart.
+    values = np.array([hdr.percentile_ms(hist, q) for q in p.tolist()], dtype=float)
     return x, values
 
 
@@ -490,9 +490,9 @@ def comparison_spectrum(cmp: ComparisonData) -> Figure | None:
         color = RED if any(r.subject == TOTAL and r.metric == "response_time" for r in cmp.regressions) else BLUE
         ax.plot(x, y, color=color, lw=2.2, drawstyle="steps-post",
                 label=_legend_label(f"candidate {cmp.candidate.app_version or ''} · {cmp.candidate.run_id}"))
-        p = cmp.comparison.thresholds.percentile_value
+        p = cmp.comparison.tolerances.percentile_value
         ax.axvline(1 / (1 - p / 100), color=MUTED, lw=0.8, ls=(0, (2, 2)))
-        ax.annotate(f"{cmp.comparison.thresholds.percentile} (compared)", (1 / (1 - p / 100), 0),
+        ax.annotate(f"{cmp.comparison.tolerances.percentile} (compared)", (1 / (1 - p / 100), 0),
                     xycoords=("data", "axes fraction"), xytext=(3, 4), textcoords="offset points", fontsize=8,
                     color=MUTED)
         _spectrum_axis(ax, n_max)
@@ -534,7 +534,7 @@ def comparison_endpoints(cmp: ComparisonData) -> Figure | None:
         ax.grid(axis="y", visible=False)
         xmax = np.nanmax(np.concatenate([cand, hi, limit, base]))
         ax.set_xlim(0, (xmax if math.isfinite(xmax) else 1) * 1.3)
-        ax.set_xlabel(f"{cmp.comparison.thresholds.percentile} latency (ms)")
+        ax.set_xlabel(f"{cmp.comparison.tolerances.percentile} latency (ms)")
         ax.xaxis.set_major_formatter(_ms_formatter())
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return fig
@@ -589,7 +589,7 @@ def run_charts(run: RunData) -> list[Chart]:
 
 
 def comparison_charts(cmp: ComparisonData) -> list[Chart]:
-    p = cmp.comparison.thresholds.percentile
+    p = cmp.comparison.tolerances.percentile
     out = []
     fig = comparison_endpoints(cmp)
     if fig is not None:

@@ -540,3 +540,20 @@ def test_notebook_executes_with_its_charts(stored: Stored, tmp_path: Path, monke
     assert 'data-endpoint="GET home"' in tables and 'data-verdict="regression"' in tables
     (path := tmp_path / "report.ipynb").write_text(text)
     assert nbformat.read(path, as_version=4).metadata["loadgen"]["run_id"] == stored.slow
+
+
+def test_reports_use_only_public_names_of_loadgen() -> None:
+    # The report formats the comparison through loadgen.judgement.render's public cells, so a
+    # change to how `loadgen compare` prints a figure cannot leave the report behind.
+    import ast
+
+    folder = Path(reports.__file__).parent
+    private = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadgen"):
+                for alias in node.names:
+                    parts = [*node.module.split("."), alias.name]
+                    if any(p.startswith("_") and not p.endswith("__") for p in parts):
+                        private.append(f"{path.name}: {node.module}.{alias.name}")
+    assert not private, private

@@ -1,4 +1,5 @@
-"""Thresholds: parsing every form and every mistake, judging real recorder totals, aborting a real run."""
+"""Thresholds (in-run criteria, :mod:`loadgen.judgement.criteria`): parsing every form and every mistake,
+judging real recorder totals, aborting a real run."""
 
 from __future__ import annotations
 
@@ -15,16 +16,10 @@ from loadgen.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
 from loadgen.recorder import Recorder
 from loadgen.summary import build_summary
-from loadgen.thresholds import (
-    Threshold,
-    ThresholdResult,
-    ThresholdSink,
-    evaluate,
-    parse_threshold,
-    parse_thresholds,
-    render,
-    results_to_json,
-)
+from loadgen.judgement.abort_on_fail import AbortOnFail
+from loadgen.judgement.criteria import Criterion, parse_criteria, parse_criterion
+from loadgen.judgement.evaluation import CriterionResult, evaluate, results_to_json
+from loadgen.judgement.render import render_criteria
 
 # -- parsing ---------------------------------------------------------------------------
 
@@ -74,17 +69,17 @@ from loadgen.thresholds import (
     ],
 )
 def test_parse_every_form(text, endpoint, metric, op, value):
-    t = parse_threshold(text)
-    assert isinstance(t, Threshold)
+    t = parse_criterion(text)
+    assert isinstance(t, Criterion)
     assert t.expr == text.strip()
     assert (t.endpoint, t.metric, t.op, t.value) == (endpoint, metric, op, value)
 
 
 def test_parse_percentile_and_kind():
-    assert parse_threshold("p(97.5)<1").percentile == 97.5
-    assert parse_threshold("med<1").percentile == 50.0
-    assert parse_threshold("avg<1").percentile is None
-    kinds = {e: parse_threshold(e).kind for e in ("p95<1", "max<1", "error_rate<1%", "checks>1%", "errors<1", "rps>1")}
+    assert parse_criterion("p(97.5)<1").percentile == 97.5
+    assert parse_criterion("med<1").percentile == 50.0
+    assert parse_criterion("avg<1").percentile is None
+    kinds = {e: parse_criterion(e).kind for e in ("p95<1", "max<1", "error_rate<1%", "checks>1%", "errors<1", "rps>1")}
     assert kinds == {
         "p95<1": "latency",
         "max<1": "latency",
@@ -137,7 +132,7 @@ def _one_sentence(msg: str) -> bool:
 )
 def test_parse_errors_are_one_clear_sentence(text, fragment):
     with pytest.raises(UsageError) as info:
-        parse_threshold(text)
+        parse_criterion(text)
     msg = str(info.value)
     assert fragment in msg
     assert _one_sentence(msg), msg
@@ -146,18 +141,18 @@ def test_parse_errors_are_one_clear_sentence(text, fragment):
 
 
 def test_parse_thresholds_takes_a_list_of_strings_only():
-    ts = parse_thresholds(["p95<300ms", "error_rate<1%"])
+    ts = parse_criteria(["p95<300ms", "error_rate<1%"])
     assert [t.metric for t in ts] == ["p95", "error_rate"]
-    assert parse_thresholds(("rps>1",))[0].metric == "rps"
-    assert parse_thresholds([]) == ()
+    assert parse_criteria(("rps>1",))[0].metric == "rps"
+    assert parse_criteria([]) == ()
     for bad in ("p95<300ms", b"p95<1", {"p95": "<300ms"}, None, 5, [1], ["p95<1", None]):
         with pytest.raises(UsageError) as info:
-            parse_thresholds(bad)  # type: ignore[arg-type]
+            parse_criteria(bad)  # type: ignore[arg-type]
         assert "list of strings" in str(info.value) and _one_sentence(str(info.value))
     with pytest.raises(UsageError, match="'bogus<1'"):
-        parse_thresholds(["p95<1", "bogus<1"])
+        parse_criteria(["p95<1", "bogus<1"])
     with pytest.raises(UsageError):
-        parse_threshold(95)  # type: ignore[arg-type]
+        parse_criterion(95)  # type: ignore[arg-type]
 
 
 # -- evaluation against a real recorder --------------------------------------------------
@@ -190,8 +185,8 @@ def recorder() -> Recorder:
     return rec
 
 
-def _by_expr(results: list[ThresholdResult]) -> dict[str, ThresholdResult]:
-    return {r.threshold.expr: r for r in results}
+def _by_expr(results: list[CriterionResult]) -> dict[str, CriterionResult]:
+    return {r.criterion.expr: r for r in results}
 
 
 def test_latency_actuals_are_the_summary_figures(recorder):
@@ -211,7 +206,7 @@ def test_latency_actuals_are_the_summary_figures(recorder):
     overall = hdr.summarize_ms(recorder.totals.overall.latency)
     get = hdr.summarize_ms(recorder.totals.endpoints["GET /api/content"].latency)
     scoped = {f"GET /api/content: {e}": k for e, k in exprs.items()}
-    res = _by_expr(evaluate(parse_thresholds([*exprs, *scoped]), recorder, 10.0, final=True))
+    res = _by_expr(evaluate(parse_criteria([*exprs, *scoped]), recorder, 10.0, final=True))
     for e, key in exprs.items():
         assert res[e].actual == overall[key], e
     for e, key in scoped.items():
@@ -224,7 +219,7 @@ def test_latency_actuals_are_the_summary_figures(recorder):
 
 def test_other_percentiles_are_clamped_like_the_summary(recorder):
     hist = recorder.totals.overall.latency
-    res = evaluate(parse_thresholds(["p(97.5)<1s", "p(99.99)<1s", "p100<1s", "p0>0"]), recorder, 1.0, final=True)
+    res = evaluate(parse_criteria(["p(97.5)<1s", "p(99.99)<1s", "p100<1s", "p0>0"]), recorder, 1.0, final=True)
     lo, hi = hist.min_value, hist.max_value
     for r, p in zip(res, (97.5, 99.99, 100.0, 0.0)):
         assert r.actual == min(max(hdr.percentile_us(hist, p), lo), hi) / 1000.0
@@ -237,7 +232,7 @@ def test_a_name_alone_merges_every_method(recorder):
     for key in ("GET /api/content", "POST /api/content"):
         hdr.merge(merged, recorder.totals.endpoints[key].latency)
     res = evaluate(
-        parse_thresholds(["/api/content: p95<1s", "/api/content: requests==5500", "POST /api/content: requests==500"]),
+        parse_criteria(["/api/content: p95<1s", "/api/content: requests==5500", "POST /api/content: requests==500"]),
         recorder,
         5.0,
         final=True,
@@ -253,7 +248,7 @@ def test_scope_with_loose_spacing_and_colons_in_names():
     _feed(rec, "GET", "urn:x:y", [1000])
     rec.snapshot()
     res = evaluate(
-        parse_thresholds(["GET   /a:b: requests==3", "GET /a:b: max==3ms", "urn:x:y: requests==1", "GET urn:x:y: p50==1"]),
+        parse_criteria(["GET   /a:b: requests==3", "GET /a:b: max==3ms", "urn:x:y: requests==1", "GET urn:x:y: p50==1"]),
         rec,
         1.0,
         final=True,
@@ -274,7 +269,7 @@ def test_operators_compare_exactly():
         "p95>=250.001ms": False,
         "avg==250": True,
     }
-    res = _by_expr(evaluate(parse_thresholds(list(cases)), rec, 1.0, final=True))
+    res = _by_expr(evaluate(parse_criteria(list(cases)), rec, 1.0, final=True))
     assert {e: r.passed for e, r in res.items()} == cases
 
 
@@ -287,7 +282,7 @@ def test_error_rate_errors_and_requests():
     rec.snapshot()
     res = _by_expr(
         evaluate(
-            parse_thresholds(
+            parse_criteria(
                 ["error_rate<50%", "errors==5", "requests==10", "GET /a: error_rate>66%", "GET /b: errors<=1", "GET /b: error_rate<25%"]
             ),
             rec,
@@ -318,7 +313,7 @@ def test_checks_rate_rps_and_iterations():
     rec.snapshot()
     res = _by_expr(
         evaluate(
-            parse_thresholds(
+            parse_criteria(
                 [
                     "checks>99%",
                     "GET /a: checks>99%",
@@ -353,7 +348,7 @@ def test_nothing_to_judge_fails_at_the_end_and_waits_during_the_run(recorder):
         "/nowhere: requests<5",
         "GET /health: checks>99%",  # requests, but no checks
     ]
-    ts = parse_thresholds(exprs)
+    ts = parse_criteria(exprs)
     final = _by_expr(evaluate(ts, recorder, 3.0, final=True))
     for e in exprs:
         assert final[e].passed is False and final[e].actual is None and not final[e].pending
@@ -369,7 +364,7 @@ def test_nothing_to_judge_fails_at_the_end_and_waits_during_the_run(recorder):
 def test_an_empty_run_and_untimed_requests():
     empty = Recorder()
     empty.snapshot()
-    res = _by_expr(evaluate(parse_thresholds(["p95<1s", "error_rate<1%", "requests>0", "errors==0", "checks>1%"]), empty, 1.0, final=True))
+    res = _by_expr(evaluate(parse_criteria(["p95<1s", "error_rate<1%", "requests>0", "errors==0", "checks>1%"]), empty, 1.0, final=True))
     assert res["p95<1s"].passed is False and res["p95<1s"].detail == "no requests"
     assert res["error_rate<1%"].passed is False
     assert res["requests>0"].actual == 0 and res["requests>0"].passed is False
@@ -380,7 +375,7 @@ def test_an_empty_run_and_untimed_requests():
     refused = Recorder()
     _feed(refused, "GET", "/", [5] * 10, codes=-7)
     refused.snapshot()
-    r = evaluate(parse_thresholds(["p95<1s", "GET /: max<1s"]), refused, 1.0, final=True)
+    r = evaluate(parse_criteria(["p95<1s", "GET /: max<1s"]), refused, 1.0, final=True)
     assert [x.detail for x in r] == ["no timed responses", "no timed responses to GET /"]
     assert not any(x.passed for x in r)
 
@@ -391,7 +386,7 @@ def test_mid_run_counts_fail_only_once_the_rest_of_the_run_cannot_undo_it(record
     recorder.snapshot()
     live = _by_expr(
         evaluate(
-            parse_thresholds(
+            parse_criteria(
                 ["requests>100000", "requests==7", "requests!=5602", "errors<2", "errors==1", "errors==3", "rps>1e6", "rps<1", "p95<1us"]
             ),
             recorder,
@@ -409,7 +404,7 @@ def test_mid_run_counts_fail_only_once_the_rest_of_the_run_cannot_undo_it(record
     assert live["rps>1e6"].passed and live["rps>1e6"].pending  # the average rate is judged at the end
     assert live["rps<1"].passed and live["rps<1"].pending
     assert not live["p95<1us"].passed and not live["p95<1us"].pending  # latencies as they stand
-    final = _by_expr(evaluate(parse_thresholds(["requests>100000", "rps<1", "requests!=5602"]), recorder, 1.0, final=True))
+    final = _by_expr(evaluate(parse_criteria(["requests>100000", "rps<1", "requests!=5602"]), recorder, 1.0, final=True))
     assert not any(r.passed or r.pending for r in final.values())
 
 
@@ -417,9 +412,9 @@ def test_render_and_json():
     rec = Recorder()
     _feed(rec, "GET", "/[bold]x", [2_000] * 4)
     rec.snapshot()
-    res = evaluate(parse_thresholds(["p95<1ms", "GET /[bold]x: requests==4", "GET /nope: p95<1s"]), rec, 1.0, final=True)
+    res = evaluate(parse_criteria(["p95<1ms", "GET /[bold]x: requests==4", "GET /nope: p95<1s"]), rec, 1.0, final=True)
     buf = io.StringIO()
-    render(res, Console(file=buf, width=200, color_system=None))
+    render_criteria(res, Console(file=buf, width=200, color_system=None))
     lines = buf.getvalue().splitlines()
     assert lines == [
         "✗ p95<1ms  p95 = 2 ms",
@@ -444,8 +439,8 @@ def test_render_and_json():
 # -- end to end: the sink inside a real engine run -----------------------------------------
 
 
-def _engine(url: str, thresholds: list[str], **cfg) -> tuple[Engine, ThresholdSink]:
-    sink = ThresholdSink(parse_thresholds(thresholds))
+def _engine(url: str, thresholds: list[str], **cfg) -> tuple[Engine, AbortOnFail]:
+    sink = AbortOnFail(parse_criteria(thresholds))
     engine = Engine(RunConfig(model="open", graceful_stop_s=5.0, **cfg), adhoc=AdHocRequest(url), sinks=[sink], handle_signals=False)
     return engine, sink
 
@@ -455,9 +450,9 @@ def test_abort_on_fail_stops_the_run_early(start_demo):
     engine, sink = _engine(demo.url + "/", ["requests>1000000", "p95<1ms"], rate=20, run_time_s=30.0)
     result = engine.run()
     assert result.duration_s < 15.0  # stopped at its first interval, far before the 30 s planned
-    assert sink.aborted is not None and sink.aborted.threshold.expr == "p95<1ms"
+    assert sink.aborted is not None and sink.aborted.criterion.expr == "p95<1ms"
     assert not sink.aborted.passed and sink.aborted.actual >= 50.0
-    assert [r.threshold.expr for r in sink.failures] == ["p95<1ms"]  # the count lower bound was not yet decided
+    assert [r.criterion.expr for r in sink.failures] == ["p95<1ms"]  # the count lower bound was not yet decided
     assert sink.aborted_at_s is not None and sink.aborted_at_s < 15.0
     warning = next(w for w in result.warnings if "run aborted" in w)
     assert warning.startswith("threshold p95<1ms failed at ") and "(p95 = " in warning
@@ -470,7 +465,7 @@ def test_passing_run_is_not_aborted_and_final_figures_match_the_summary(start_de
     result = engine.run()
     assert sink.aborted is None and not any("run aborted" in w for w in result.warnings)
     s = build_summary(result, scenario=None, host=demo.url)
-    res = _by_expr(evaluate(sink.thresholds, result.recorder, result.schedule_s, final=True))
+    res = _by_expr(evaluate(sink.criteria, result.recorder, result.schedule_s, final=True))
     assert res["p95<10s"].passed and res["p95<10s"].actual == s["latency_ms"]["p95"]
     assert res["GET /: p99<10s"].actual == s["endpoints"]["GET /"]["latency_ms"]["p99"]
     assert res["rps>1000000"].actual == s["rps"] and not res["rps>1000000"].passed
@@ -485,5 +480,16 @@ def test_a_run_that_already_ended_is_not_reported_as_aborted(start_demo):
     engine, sink = _engine(demo.url + "/", ["p95<1ms"], rate=20, run_time_s=0.5)
     result = engine.run()
     assert sink.aborted is None and not any("run aborted" in w for w in result.warnings)
-    (final,) = evaluate(sink.thresholds, result.recorder, result.schedule_s, final=True)
+    (final,) = evaluate(sink.criteria, result.recorder, result.schedule_s, final=True)
     assert final.passed is False and final.actual is not None and final.actual >= 50.0
+
+
+def test_old_module_keeps_the_old_names():
+    # loadgen.thresholds stays a re-export for the modules that still import it.
+    from loadgen import thresholds as old
+
+    assert old.Threshold is Criterion and old.ThresholdResult is CriterionResult and old.ThresholdSink is AbortOnFail
+    assert old.parse_threshold is parse_criterion and old.parse_thresholds is parse_criteria
+    assert old.evaluate is evaluate and old.render is render_criteria and old.results_to_json is results_to_json
+    (result,) = evaluate(parse_criteria(["requests>0"]), Recorder(), 1.0, final=True)
+    assert result.threshold is result.criterion  # the old attribute name runner.py still reads
