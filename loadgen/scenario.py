@@ -31,32 +31,10 @@ __all__ = [
     "Scenario",
     "TaskSet",
     "load_scenario",
-    "OPTION_KEYS",
 ]
 
 TaskFn = Callable[[Any], Coroutine[Any, Any, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Keys a scenario's module-level ``options`` dict may hold; CLI options and env override them.
-OPTION_KEYS = frozenset(
-    {
-        "host",
-        "users",
-        "spawn_rate",
-        "run_time",
-        "rate",
-        "stages",
-        "arrival",
-        "max_inflight",
-        "timeout",
-        "test_type",
-        "graceful_stop",
-        "thresholds",
-        "monitor",
-        "queues",
-    }
-)
-
 
 def task(weight: int | F = 1) -> Any:
     """Mark an ``async`` method of a :class:`User` as a task, optionally weighted: ``@task(3)``."""
@@ -181,6 +159,22 @@ def _where(path: Path, exc: BaseException) -> str:
     return f"{path}:{line}" if line else str(path)
 
 
+def _options(module: object, shown: Path) -> dict[str, Any]:
+    """The file's ``options``: defaults for the keys the option table gives a scenario key."""
+    from .cli.options import OPTION_KEYS  # the table lives with the command line; loaded only when needed
+
+    options = getattr(module, "options", {}) or {}
+    if not isinstance(options, dict):
+        raise ScenarioError(f"{shown}: options must be a dict, not {type(options).__name__}")
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        raise ScenarioError(
+            f"{shown}: options has unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(OPTION_KEYS))}"
+        )
+    return options
+
+
 def load_scenario(file: str | Path) -> Scenario:
     """Import a scenario file by path and collect its users and tasks."""
     path = Path(file).resolve()
@@ -216,15 +210,7 @@ def load_scenario(file: str | Path) -> Scenario:
             except ValueError:
                 pass
 
-    options = getattr(module, "options", {}) or {}
-    if not isinstance(options, dict):
-        raise ScenarioError(f"{shown}: options must be a dict, not {type(options).__name__}")
-    unknown = set(options) - OPTION_KEYS
-    if unknown:
-        raise ScenarioError(
-            f"{shown}: options has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(OPTION_KEYS))}"
-        )
+    options = _options(module, shown)
 
     task_sets = []
     weights = []

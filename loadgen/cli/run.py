@@ -1,0 +1,112 @@
+"""``loadgen run``: options resolved once (:mod:`.options`), settings built and checked
+(:mod:`.settings`) before anything runs, then the run, then its report."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich.console import Console
+
+from .._version import __version__
+from ..config import RunConfig
+from ..errors import LoadgenError, UsageError
+from . import options as o
+from . import settings
+from .options import OptionValues
+from .params import takes_options
+from .root import app, console, reports_errors
+
+if TYPE_CHECKING:
+    from ..compare import Thresholds
+    from ..runner import Outcome, StoreOptions
+    from ..scenario import Scenario
+
+
+@app.command()
+@takes_options(o.RUN_OPTIONS)
+@reports_errors
+def run(
+    scenario_file: Optional[str] = typer.Argument(None, help="A scenario file (Python). Omit with --url."),
+    **given: object,
+) -> None:
+    """Run a load test from a scenario file, or against one --url.
+
+    Exit codes: 0 passed; 1 a threshold or the regression gate failed; 2 bad
+    usage (options, scenario file, an unwritable output path; found before
+    anything runs); 3 the run could not be carried out: not one request got
+    an HTTP response (every connect refused or timed out, every connection
+    reset, only garbage in reply), or the run could be neither stored nor
+    spooled.
+    """
+    from ..runner import execute
+
+    scenario = _scenario(scenario_file, given[o.URL.name])
+    values = OptionValues(given, scenario.options if scenario else {},
+                          defaults={o.HOST: scenario.host} if scenario else None)
+    adhoc = settings.adhoc_request(values)
+    config = settings.run_config(values)
+    if scenario is not None and config.host is None:
+        raise UsageError(f"{scenario.path}: no host; pass --host, set TARGET_HOST, or set host on the User class")
+    gate = settings.gate_options(values)
+    store = settings.store_options(values)
+    settings.check_outputs(values)
+    observe = settings.observe_options(values)
+    out = console()
+    target = adhoc.url if adhoc else config.host
+    if not config.quiet:
+        _banner(out, config, scenario, values, target)
+    outcome = execute(config, scenario=scenario, adhoc=adhoc, target=target, store=store, gate=gate, console=out,
+                      quiet=config.quiet, summary_json=config.summary_json, observe=observe)
+    report = values.get(o.REPORT)
+    if report:
+        _report(str(report), store, outcome, gate.regression_thresholds, out)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _scenario(scenario_file: str | None, url: object) -> Scenario | None:
+    from ..scenario import load_scenario
+
+    if scenario_file and url is not None:
+        raise UsageError("give a scenario file or --url, not both")
+    if not scenario_file and url is None:
+        raise UsageError("give a scenario file to run, or --url for ad-hoc mode")
+    return load_scenario(scenario_file) if scenario_file else None
+
+
+def _banner(out: Console, config: RunConfig, scenario: Scenario | None, values: OptionValues,
+            target: str | None) -> None:
+    """The run's one line before it starts: what, against what, which load, how long."""
+    from ..store.url import redact
+
+    shown_target = redact(target) if target else target
+    what = f"{scenario.path} against {shown_target}" if scenario else f"{values.get(o.METHOD)} {shown_target}"
+    if config.model == "open":
+        shape = f"stages {values.raw(o.STAGES)}" if config.stages else f"{config.rate:g}/s"
+        load = f"open model, {config.arrival} arrivals, {shape}"
+    else:
+        load = f"closed model, {config.users} users at {config.spawn_rate:g}/s"
+    out.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}",
+              markup=False)
+
+
+def _report(path: str, store: StoreOptions, outcome: Outcome, tolerances: Thresholds | None, out: Console) -> None:
+    """The report at the end of a run; a run that is not (yet) in the database cannot have one."""
+    from rich.markup import escape
+
+    from ..reports import write_report
+
+    if not outcome.stored:
+        out.print(
+            f"no report: run {outcome.run_id} is not in the database (yet); "
+            f"once it is, run: loadgen report {outcome.run_id} -o {escape(path)}",
+            soft_wrap=True,
+        )
+        return
+    try:
+        written = write_report(path, store.db, outcome.run_id, thresholds=tolerances)
+    except LoadgenError as exc:
+        # The run's verdict stands; the report failing must not change it.
+        out.print(f"[yellow]warning:[/yellow] the report could not be written: {escape(str(exc))}", soft_wrap=True)
+        return
+    out.print(f"report written to {escape(str(written))}", soft_wrap=True)
