@@ -22,12 +22,13 @@ import time
 from types import FrameType
 
 from .config import RunConfig
-from .engine import AdHocRequest, RunResult, Sink
+from .engine import AdHocRequest, RunResult
 from .errors import RunError
 from .recorder import IntervalSnapshot, Recorder
 from .scaleout.channel import ChildFailed, ChildProcess
 from .scaleout.messages import Command, Finished, Interval, Ready, WorkerJob
 from .scenario import Scenario
+from .sinks import IntervalSink
 from .wire import Part, add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
 from .workload import Shape, level_at, shape_of
 
@@ -89,7 +90,7 @@ class Coordinator:
         scenario_path: str | None = None,
         scenario: Scenario | None = None,
         adhoc: AdHocRequest | None = None,
-        sinks: list[Sink] | None = None,
+        sinks: list[IntervalSink] | None = None,
         on_worker_failure: str = "continue",
         handle_signals: bool = True,
     ) -> None:
@@ -107,6 +108,7 @@ class Coordinator:
         self.model = config.model
         self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
         self._stopping = False
+        self._stop_reason: str | None = None
         self._interrupted = False
         self._kill_at = float("inf")  # time.monotonic() past which running workers are killed
         self._msgs: queue.Queue[tuple[int, object | None]] = queue.Queue()  # None: a worker's output ended
@@ -120,10 +122,12 @@ class Coordinator:
     def stopping(self) -> bool:
         return self._stopping
 
-    def stop(self) -> None:
-        """Stop every worker gracefully (thresholds' --abort-on-fail, Ctrl-C)."""
+    def stop(self, reason: str | None = None) -> None:
+        """Stop every worker gracefully (thresholds' --abort-on-fail, Ctrl-C); ``reason``
+        is the run's stop reason unless a worker gives its own."""
         if self._stopping:
             return
+        self._stop_reason = reason
         self._stopping = True
         self._kill_at = min(self._kill_at, time.monotonic() + self.config.graceful_stop_s + _HARD_MARGIN_S)
         for w in self._workers:
@@ -289,7 +293,7 @@ class Coordinator:
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
-        reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
+        reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), self._stop_reason)
         return RunResult(
             stop_reason="signal" if interrupted and reason is None else reason,
             recorder=self.recorder,

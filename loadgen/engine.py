@@ -48,12 +48,11 @@ from .http.client import Client, FixedRequest, Session
 from .http.limits import Limits
 from .recorder import IntervalSnapshot, Recorder
 from .scenario import Scenario, TaskSet
+from .sinks import IntervalSink
 from .stall import StallMonitor, StopRun, Watchdog
 from .workload import Phase, Shape, arrival_times, level_at, shape_of
 
-__all__ = ["Engine", "RunResult", "AdHocRequest", "Sink"]
-
-Sink = Callable[[IntervalSnapshot, "Engine"], None]
+__all__ = ["Engine", "RunResult", "AdHocRequest"]
 
 _INTERVAL_S = 1.0
 _USER_TICK_S = 0.05
@@ -172,7 +171,7 @@ class Engine:
         *,
         scenario: Scenario | None = None,
         adhoc: AdHocRequest | None = None,
-        sinks: list[Sink] | None = None,
+        sinks: list[IntervalSink] | None = None,
         handle_signals: bool = True,
         last_resort: bool | None = None,
         part: tuple[int, int] = (0, 1),
@@ -383,10 +382,13 @@ class Engine:
         """True once stop() was called (schedule spent, Ctrl-C, a broken stress step, an abort)."""
         return self._stopping
 
-    def stop(self) -> None:
-        """Stop new arrivals and iterations; in-flight work may finish (graceful stop)."""
+    def stop(self, reason: str | None = None) -> None:
+        """Stop new arrivals and iterations; in-flight work may finish (graceful stop).
+        ``reason`` (a sink's: ``abort-on-fail``) becomes the run's stop reason unless one is set."""
         if self._stopping:
             return
+        if reason is not None and self.stop_reason is None:
+            self.stop_reason = reason
         self._stopping = True
         self._stop_ns = perf_counter_ns()
         if self._tick_handle is not None:
@@ -862,8 +864,7 @@ class Engine:
                 self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
                 self.sinks.remove(sink)
         if self._stopping and not stopping and self.stop_reason is None:
-            aborted = any(getattr(s, "aborted", None) is not None for s in self.sinks)
-            self.stop_reason = "abort-on-fail" if aborted else "stopped by a results sink"
+            self.stop_reason = "stopped by a results sink"
 
     def _mark_stall(self, snap: IntervalSnapshot, busy: bool) -> None:
         """Mark an interval whose loop stalled long enough to distort latencies, with the likely cause."""

@@ -121,7 +121,7 @@ async def compute_comparison(store: Store, cand: dict[str, Any], baseline_versio
     """Compare a stored run with the last K completed runs of ``baseline_version`` (same
     scenario and test type). Returns the comparison, the candidate's and the baseline runs'
     stats, and the baseline runs' records. Reads only (``loadgen compare`` stores the result)."""
-    from .compare import compare
+    from .judgement.comparison import compare
 
     k = thresholds.baseline_runs
     if cand["status"] == "running":
@@ -142,9 +142,9 @@ async def compute_comparison(store: Store, cand: dict[str, Any], baseline_versio
 
 def regression_thresholds(thresholds: Any, baseline_runs: int | None) -> Any:
     """The comparison's thresholds (defaults without a file), with ``--baseline-runs`` applied."""
-    from .compare import Thresholds
+    from .judgement.tolerances import Tolerances
 
-    th = thresholds or Thresholds()
+    th = thresholds or Tolerances()
     return dataclasses.replace(th, baseline_runs=baseline_runs) if baseline_runs is not None else th
 
 
@@ -161,8 +161,8 @@ def run_comparison(
 ) -> Any:
     """Compare a candidate run (or the latest run of a version) with the last K completed
     runs of the baseline version for the same scenario and test type; store and print
-    the comparison; return it (:class:`loadgen.compare.Comparison`)."""
-    from .compare import render
+    the comparison; return it (:class:`loadgen.judgement.comparison.Comparison`)."""
+    from .judgement.render import render_comparison as render
 
     async def go(store: Store) -> Any:
         cand = await _candidate(store, candidate, candidate_version)

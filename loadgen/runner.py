@@ -9,8 +9,9 @@ from __future__ import annotations
 from rich.console import Console
 
 from .config import RunConfig
-from .engine import AdHocRequest, Sink
+from .engine import AdHocRequest
 from .scenario import Scenario
+from .sinks import IntervalSink
 from .session import GateOptions, ObserveOptions, Outcome, RunSession, RunSpec, StoreOptions, new_run_id
 from .session.sinks import open_exporter
 from .store.url import redact
@@ -30,7 +31,7 @@ def execute(
     quiet: bool,
     summary_json: str | None,
     observe: ObserveOptions = ObserveOptions(),
-    sinks: list[Sink] | None = None,
+    sinks: list[IntervalSink] | None = None,
 ) -> Outcome:
     """Run the test and everything after it, into the exit code CI gates on.
 

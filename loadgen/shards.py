@@ -33,7 +33,7 @@ from .engine import RunResult
 from .errors import EXIT_OK, RunError, UsageError
 from .recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
 from .store.records import endpoint_rows, run_end_row
-from .wire import add_part_extras, hist_from_json, part_warnings
+from .wire import add_part_extras, endpoint_from_json, hist_from_json, part_warnings
 from .workload import shape_of
 
 if TYPE_CHECKING:
@@ -106,13 +106,7 @@ def merge_parts(parts: list[dict[str, Any]], max_names: int = DEFAULT_MAX_NAMES)
     for p in parts:
         for d in p["endpoints"].values():
             key = rec.endpoint(d["method"], d["name"]).key
-            ei = EndpointInterval(
-                d["method"], d["name"], requests=d["requests"], errors=d["errors"],
-                errors_by_kind=dict(d["errors_by_kind"]),
-                status_codes={int(k): v for k, v in d["status_codes"].items()},
-                bytes_sent=d["bytes_sent"], bytes_received=d["bytes_received"],
-                latency=hist_from_json(d["latency"]),
-            )
+            ei = endpoint_from_json(d, timings=False)  # add_part_extras adds service time and TTFB
             ei.name = key.partition(" ")[2]
             into = tot.endpoints.get(key)
             if into is None:

@@ -54,8 +54,8 @@ class RunView(Protocol):
     def stopping(self) -> bool:
         """True once the run is stopping: no judgement of what is left is needed."""
 
-    def stop(self) -> None:
-        """Stop the run gracefully (in-flight requests may finish)."""
+    def stop(self, reason: str | None = None) -> None:
+        """Stop the run gracefully (in-flight requests may finish); ``reason`` is its stop reason."""
 
 
 #: A results sink: called on the event loop (or the coordinator's thread) with each interval.

@@ -17,7 +17,8 @@ from loadgen.config import RunConfig
 from loadgen.engine import AdHocRequest, Engine, RunResult
 from loadgen.recorder import OTHER_NAME, Recorder
 from loadgen.summary import build_summary
-from loadgen.thresholds import evaluate, parse_thresholds
+from loadgen.judgement.criteria import parse_criteria
+from loadgen.judgement.evaluation import evaluate
 from loadgen.wire import merge_snapshots, snapshot_from_json, snapshot_to_json
 from loadgen.workload import shape_of
 
@@ -108,7 +109,7 @@ def test_failed_iterations_are_in_the_summary_and_gate_able():
     rec.snapshot()
     doc = build_summary(_result(rec), scenario=None, host=None)
     assert doc["failed_iterations"] == {"total": 5, "by_task": {"ContentUser.on_start": 5}}
-    res = evaluate(parse_thresholds([
+    res = evaluate(parse_criteria([
         "failed_iterations==0", "failed_iterations<5", "iteration_failure_rate<1%",
         "ContentUser.on_start: failed_iterations==0", "ContentUser.read: failed_iterations==0",
     ]), rec, 1.0, final=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 from ..summary import RunSummary, print_summary
 
 if TYPE_CHECKING:
-    from ..thresholds import ThresholdResult
+    from ..judgement.evaluation import CriterionResult
 
 __all__ = ["say", "show_summary"]
 
@@ -20,10 +20,10 @@ def say(console: Console, text: str) -> None:
     console.print(text, soft_wrap=True)
 
 
-def show_summary(summary: RunSummary, console: Console, criteria: Sequence[ThresholdResult] = ()) -> None:
+def show_summary(summary: RunSummary, console: Console, criteria: Sequence[CriterionResult] = ()) -> None:
     """The endpoint table, the headline figures, then each threshold's verdict."""
     print_summary(summary.to_json(), console)
     if criteria:
-        from ..thresholds import render
+        from ..judgement.render import render_criteria as render
 
         render(list(criteria), console)

@@ -16,8 +16,9 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
-from ..engine import Engine, RunResult, Sink
+from ..engine import Engine, RunResult
 from ..errors import RunError
+from ..sinks import IntervalSink
 from ..store.records import endpoint_rows, run_end_row
 from ..store.session import StoreSession
 from ..store.writer import RunWriter
@@ -59,7 +60,7 @@ class Mode(Protocol):
 
     def check_writer(self, writer: RunWriter) -> None: ...
 
-    def engine(self, spec: RunSpec, sinks: list[Sink], writer: RunWriter | None) -> Measurer: ...
+    def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer: ...
 
     def conclude(self, result: RunResult, writer: RunWriter | None, db: StoreSession | None) -> Concluded: ...
 
@@ -78,7 +79,7 @@ class SingleProcess:
     def check_writer(self, writer: RunWriter) -> None:
         """Without the database the run goes on, spooled."""
 
-    def engine(self, spec: RunSpec, sinks: list[Sink], writer: RunWriter | None) -> Measurer:
+    def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
         return Engine(spec.config, scenario=spec.scenario, adhoc=spec.adhoc, sinks=sinks)
 
     def conclude(self, result: RunResult, writer: RunWriter | None, db: StoreSession | None) -> Concluded:
@@ -108,7 +109,7 @@ class SingleProcess:
 class Workers(SingleProcess):
     """Worker processes on this host share the load; the coordinator merges their intervals."""
 
-    def engine(self, spec: RunSpec, sinks: list[Sink], writer: RunWriter | None) -> Measurer:
+    def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
         from ..coordinator import Coordinator
 
         return Coordinator(spec.config, workers=self.observe.workers, scenario=spec.scenario,
@@ -130,7 +131,7 @@ class Shard(SingleProcess):
     def _name(self) -> str:
         return f"shard {self.store.shard}/{self.store.shards} of run {self.run_id}"
 
-    def engine(self, spec: RunSpec, sinks: list[Sink], writer: RunWriter | None) -> Measurer:
+    def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
         from ..shards import wait_for_shards
 
         assert writer is not None  # a shard needs the database (checked by the CLI)

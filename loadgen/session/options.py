@@ -13,8 +13,8 @@ from ..store.url import DatabaseURL
 
 if TYPE_CHECKING:
     from ..collectors import QueueSpec, ServiceSpec
-    from ..compare import Thresholds
-    from ..thresholds import Threshold
+    from ..judgement.tolerances import Tolerances
+    from ..judgement.criteria import Criterion
 
 __all__ = ["RunSpec", "StoreOptions", "GateOptions", "ObserveOptions"]
 
@@ -53,11 +53,11 @@ class StoreOptions:
 class GateOptions:
     """What decides exit code 1: in-run thresholds and the regression comparison."""
 
-    thresholds: tuple[Threshold, ...] = ()
+    thresholds: tuple[Criterion, ...] = ()
     abort_on_fail: bool = False
     baseline_version: str | None = None
     fail_on_regression: bool = False
-    regression_thresholds: Thresholds | None = None
+    regression_thresholds: Tolerances | None = None
     baseline_runs: int | None = None
 
 

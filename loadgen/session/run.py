@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..engine import RunResult, Sink
+from ..engine import RunResult
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
+from ..sinks import IntervalSink
 from ..store.session import StoreSession
 from ..summary import RunSummary, summarize, summarize_samples
 from .console import say, show_summary
@@ -28,8 +29,8 @@ from .summary_file import SummaryFile
 from .verdict import Verdict, judge
 
 if TYPE_CHECKING:
-    from ..compare import Comparison
-    from ..metrics import MetricsExporter
+    from ..judgement.comparison import Comparison
+    from ..observe.exporter import MetricsExporter
     from ..store import Store
 
 __all__ = ["RunSession", "Outcome"]
@@ -47,7 +48,7 @@ class RunSession:
     """One run, its steps in order (see the module docstring)."""
 
     def __init__(self, spec: RunSpec, *, store: StoreOptions, gate: GateOptions, observe: ObserveOptions,
-                 console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[Sink]) -> None:
+                 console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[IntervalSink]) -> None:
         self.spec, self.store, self.gate, self.observe = spec, store, gate, observe
         self.console, self.run_id, self.exporter, self.extra_sinks = console, run_id, exporter, sinks
         self.mode = mode_for(store, observe, run_id, console)
@@ -146,7 +147,7 @@ class RunSession:
                 "the comparison with the baseline could not be carried out: the run is not in the database"
                 + (" (it is spooled; import it, then run loadgen compare)" if persisted.spooled else " (--db none)")
             )
-        from ..compare import render
+        from ..judgement.render import render_comparison as render
         from ..results import compare_and_store
 
         async def compare(store: Store) -> Comparison:

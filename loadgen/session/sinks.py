@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 from rich.console import Console
 from rich.markup import escape
 
-from ..engine import Sink
+
 from ..errors import RunError
 from ..samples import QueueSample, ResourceSample
+from ..sinks import IntervalSink
 from ..store.writer import RunWriter
 from .console import say
 from .options import GateOptions, ObserveOptions, RunSpec, StoreOptions
@@ -22,9 +23,9 @@ from .record import run_row
 
 if TYPE_CHECKING:
     from ..collectors import ProcessCollectorRunner
-    from ..display import LiveDisplay
-    from ..metrics import MetricsExporter
-    from ..thresholds import ThresholdSink
+    from ..observe.display import LiveDisplay
+    from ..observe.exporter import MetricsExporter
+    from ..judgement.abort_on_fail import AbortOnFail
 
 __all__ = ["Sinks", "Observation", "open_exporter", "open_writer", "open_sinks", "observe"]
 
@@ -52,10 +53,10 @@ class Sinks:
     """Every sink of the run, in the order the engine calls them, and the ones the
     later steps read."""
 
-    all: list[Sink]
+    all: list[IntervalSink]
     writer: RunWriter | None
     display: LiveDisplay | None
-    abort: ThresholdSink | None
+    abort: AbortOnFail | None
 
 
 @contextlib.contextmanager
@@ -65,7 +66,7 @@ def open_exporter(spec: RunSpec, observe: ObserveOptions, run_id: str,
     if observe.metrics_port is None:
         yield None
         return
-    from ..metrics import MetricsExporter
+    from ..observe.exporter import MetricsExporter
 
     exporter = MetricsExporter(
         run_id=run_id, app_version=spec.config.app_version, test_type=spec.config.test_type,
@@ -101,17 +102,17 @@ def open_writer(spec: RunSpec, store: StoreOptions, run_id: str, mode: WriterNee
     return writer
 
 
-def open_sinks(spec: RunSpec, gate: GateOptions, extra: list[Sink], exporter: MetricsExporter | None,
+def open_sinks(spec: RunSpec, gate: GateOptions, extra: list[IntervalSink], exporter: MetricsExporter | None,
                writer: RunWriter | None, console: Console) -> Sinks:
     """The sinks around the writer: the caller's, ``/metrics``, the display, abort-on-fail."""
-    from ..display import LiveDisplay
+    from ..observe.display import LiveDisplay
 
     display = None if spec.quiet else LiveDisplay(console, spec.config.duration_s)
     abort = None
     if gate.thresholds and gate.abort_on_fail:
-        from ..thresholds import ThresholdSink
+        from ..judgement.abort_on_fail import AbortOnFail
 
-        abort = ThresholdSink(gate.thresholds)
+        abort = AbortOnFail(gate.thresholds)
     ordered = [*extra, exporter, display, writer, abort]
     return Sinks(all=[s for s in ordered if s is not None], writer=writer, display=display, abort=abort)
 

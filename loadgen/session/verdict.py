@@ -13,7 +13,8 @@ from ..summary import RunSummary
 from .options import GateOptions
 
 if TYPE_CHECKING:
-    from ..thresholds import ThresholdResult, ThresholdSink
+    from ..judgement.abort_on_fail import AbortOnFail
+    from ..judgement.evaluation import CriterionResult
 
 __all__ = ["Verdict", "judge", "unserved"]
 
@@ -24,16 +25,16 @@ _TARGET_FAILURES = ("connect", "timeout", "reset", "protocol")
 @dataclass(frozen=True)
 class Verdict:
     summary: RunSummary  # with thresholds, stop reason, status and exit code
-    criteria: tuple[ThresholdResult, ...]  # each threshold's final result
+    criteria: tuple[CriterionResult, ...]  # each threshold's final result
     unserved: str | None  # why the target served nothing (exit 3), or None
 
 
-def judge(summary: RunSummary, result: RunResult, gate: GateOptions, abort: ThresholdSink | None) -> Verdict:
+def judge(summary: RunSummary, result: RunResult, gate: GateOptions, abort: AbortOnFail | None) -> Verdict:
     """Judge the run on its thresholds and on whether the target answered at all."""
-    criteria: tuple[ThresholdResult, ...] = ()
+    criteria: tuple[CriterionResult, ...] = ()
     thresholds = None
     if gate.thresholds:
-        from ..thresholds import evaluate, results_to_json
+        from ..judgement.evaluation import evaluate, results_to_json
 
         criteria = tuple(evaluate(gate.thresholds, result.recorder, result.schedule_s, final=True))
         thresholds = results_to_json(list(criteria))
@@ -43,7 +44,7 @@ def judge(summary: RunSummary, result: RunResult, gate: GateOptions, abort: Thre
     aborted = abort is not None and abort.aborted is not None
     if aborted and stop_reason in (None, "abort-on-fail"):  # say which threshold
         assert abort is not None and abort.aborted is not None
-        stop_reason = f"abort-on-fail: threshold {abort.aborted.threshold.expr} failed at {abort.aborted_at_s:.0f}s"
+        stop_reason = f"abort-on-fail: threshold {abort.aborted.criterion.expr} failed at {abort.aborted_at_s:.0f}s"
     status = "aborted" if aborted else "interrupted" if result.interrupted else "completed"
     judged = dataclasses.replace(summary, thresholds=thresholds, stop_reason=stop_reason, status=status,
                                  exit_code=exit_code)

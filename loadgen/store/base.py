@@ -370,8 +370,8 @@ class Store(abc.ABC):
         )
 
     async def run_stats(self, run: Row) -> Any:
-        """The comparison's view of a stored run (:class:`loadgen.compare.RunStats`)."""
-        from ..compare import EndpointStats, RunStats
+        """The comparison's view of a stored run (:class:`loadgen.judgement.run_stats.RunStats`)."""
+        from ..judgement.run_stats import EndpointStats, RunStats
 
         endpoints = {}
         for r in await self.endpoint_results(run["id"]):
