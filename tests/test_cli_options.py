@@ -78,9 +78,9 @@ def _same_default(option: Option[object], documented: str) -> bool:
 
 
 def test_documented_defaults_decided_elsewhere_are_those():
-    from loadgen.compare import Thresholds
+    from loadgen.judgement.tolerances import Tolerances
 
-    assert o.BASELINE_RUNS.documented_default == str(Thresholds().baseline_runs)
+    assert o.BASELINE_RUNS.documented_default == str(Tolerances().baseline_runs)
     home = os.path.expanduser("~")
     documented = o.SPOOL_DIR.documented_default or ""
     assert documented.replace("~", home, 1) == os.path.join(home, ".local", "state", "loadgen", "spool")

@@ -568,13 +568,3 @@ def test_render_pass_and_escapes_user_text() -> None:
     text = _text(c, width=200)
     assert "note: no noise estimate (1 baseline run)" in text
     assert "PASS (no noise estimate: 1 baseline run)" in text
-
-
-def test_old_module_keeps_the_old_names() -> None:
-    # loadgen.compare stays a re-export for the modules that still import it.
-    from loadgen import compare as old
-    from loadgen.judgement import comparison, tolerances
-
-    assert old.Thresholds is tolerances.Tolerances and old.load_thresholds is tolerances.load_tolerances
-    assert old.parse_thresholds_text is tolerances.parse_tolerances_text and old.compare is comparison.compare
-    assert old.render is render_comparison and old.Comparison is Comparison and old.RunStats is RunStats

@@ -482,14 +482,3 @@ def test_a_run_that_already_ended_is_not_reported_as_aborted(start_demo):
     assert sink.aborted is None and not any("run aborted" in w for w in result.warnings)
     (final,) = evaluate(sink.criteria, result.recorder, result.schedule_s, final=True)
     assert final.passed is False and final.actual is not None and final.actual >= 50.0
-
-
-def test_old_module_keeps_the_old_names():
-    # loadgen.thresholds stays a re-export for the modules that still import it.
-    from loadgen import thresholds as old
-
-    assert old.Threshold is Criterion and old.ThresholdResult is CriterionResult and old.ThresholdSink is AbortOnFail
-    assert old.parse_threshold is parse_criterion and old.parse_thresholds is parse_criteria
-    assert old.evaluate is evaluate and old.render is render_criteria and old.results_to_json is results_to_json
-    (result,) = evaluate(parse_criteria(["requests>0"]), Recorder(), 1.0, final=True)
-    assert result.threshold is result.criterion  # the old attribute name runner.py still reads

@@ -26,9 +26,9 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..collectors import QueueSpec, ServiceSpec
-    from ..compare import Thresholds
+    from ..judgement.criteria import Criterion
+    from ..judgement.tolerances import Tolerances
     from ..store.url import DatabaseURL
-    from ..thresholds import Threshold
 
 T_co = TypeVar("T_co", covariant=True)
 Parser = Callable[[object, str], T_co]
@@ -117,17 +117,17 @@ def body(value: object, flag: str) -> bytes:
         raise UsageError(f"{flag} file {text[1:]} cannot be read: {exc.strerror}") from None
 
 
-def criteria(value: object, flag: str) -> tuple[Threshold, ...]:
-    from ..thresholds import parse_thresholds
+def criteria(value: object, flag: str) -> tuple[Criterion, ...]:
+    from ..judgement.criteria import parse_criteria
 
-    return parse_thresholds(value or ())  # type: ignore[arg-type]  # it refuses what is not a list of text
+    return parse_criteria(value or ())  # type: ignore[arg-type]  # it refuses what is not a list of text
 
 
-def tolerances(value: object, flag: str) -> Thresholds:
+def tolerances(value: object, flag: str) -> Tolerances:
     """The regression comparison's tolerances file; empty: the defaults."""
-    from ..compare import Thresholds, load_thresholds
+    from ..judgement.tolerances import Tolerances, load_tolerances
 
-    return load_thresholds(str(value)) if value else Thresholds()
+    return load_tolerances(str(value)) if value else Tolerances()
 
 
 def services(value: object, flag: str) -> tuple[ServiceSpec, ...]:

@@ -18,7 +18,7 @@ from .params import takes_options
 from .root import app, console, reports_errors
 
 if TYPE_CHECKING:
-    from ..compare import Thresholds
+    from ..judgement.tolerances import Tolerances
     from ..runner import Outcome, StoreOptions
     from ..scenario import Scenario
 
@@ -90,7 +90,7 @@ def _banner(out: Console, config: RunConfig, scenario: Scenario | None, values: 
               markup=False)
 
 
-def _report(path: str, store: StoreOptions, outcome: Outcome, tolerances: Thresholds | None, out: Console) -> None:
+def _report(path: str, store: StoreOptions, outcome: Outcome, tolerances: Tolerances | None, out: Console) -> None:
     """The report at the end of a run; a run that is not (yet) in the database cannot have one."""
     from rich.markup import escape
 

@@ -78,17 +78,17 @@ def runs_show(
 
     url = _db_url(db)
     run = get_run(url, run_ref)
-    console = console()
-    console.print(
+    out = console()
+    out.print(
         f"run {run['id']}: app version {run['app_version'] or '-'}, {run['test_type']}, "
         f"{run['scenario'] or '-'} against {run['host'] or '-'}; status {run['status']}"
         + ("" if run["exit_code"] is None else f", exit code {run['exit_code']}"),
         markup=False,
     )
     if run["summary"] is None:
-        console.print("this run has no summary: it did not finish (its intervals are stored)")
+        out.print("this run has no summary: it did not finish (its intervals are stored)")
         return
-    print_summary(run["summary"], console)
+    print_summary(run["summary"], out)
 
 
 @runs_app.command("export")

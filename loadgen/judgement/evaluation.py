@@ -58,11 +58,6 @@ class CriterionResult:
     detail: str
     pending: bool = False
 
-    @property
-    def threshold(self) -> Criterion:
-        """The criterion under its old name (``loadgen.thresholds.ThresholdResult.threshold``)."""
-        return self.criterion
-
 
 class _View:
     """What one scope (the whole run, an endpoint key, or a name over all methods) did so far.
