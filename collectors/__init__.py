@@ -22,7 +22,6 @@ from loadgen.collectors.process_runner import ProcessCollectorRunner
 from loadgen.collectors.queue_prometheus import PrometheusQueueSource
 from loadgen.collectors.queue_rabbitmq import RabbitMQQueueSource
 from loadgen.collectors.queue_redis import RedisQueueSource
-from loadgen.collectors.redact import redact_text, redact_url
 from loadgen.collectors.resources import ResourceSource, resolve_processes
 from loadgen.collectors.runner import BufferSink, CollectorRunner, Sink, SourceError
 from loadgen.collectors.spec import (
@@ -71,7 +70,5 @@ __all__ = [
     "parse_selector",
     "queue_from_option",
     "queue_source",
-    "redact_text",
-    "redact_url",
     "resolve_processes",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-from loadgen.collectors.redact import scrub
+from loadgen.redact import scrub
 
 from loadgen.samples import QueueSample, ResourceSample
 

@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from loadgen.collectors.metric_map import FIELDS, PRESETS, QueueMetricMap, split_top_level
-from loadgen.collectors.redact import REDACTED, redact_text, split_credentials
+from loadgen.redact import REDACTED, redact_text, split_credentials
 
 from loadgen.errors import UsageError
 

@@ -17,7 +17,7 @@ from typing import Literal, Union
 from urllib.parse import urlsplit
 
 from .errors import UsageError
-from .store.url import redact
+from .redact import redact
 
 try:  # the response-size defaults live with the HTTP client that enforces them
     from .http.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS

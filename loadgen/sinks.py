@@ -2,8 +2,8 @@
 
 Sinks (the live display, ``/metrics``, the store's writer, ``--abort-on-fail``)
 are called once a second with the interval's snapshot and a :class:`RunView`.
-The single-process :class:`~loadgen.engine.Engine` and the workers'
-:class:`~loadgen.coordinator.Coordinator` both are one, structurally: a sink
+The single-process :class:`~loadgen.engine.engine.Engine` and the workers'
+:class:`~loadgen.scaleout.coordinator.Coordinator` both are one, structurally: a sink
 cannot tell them apart, so it works the same with ``--workers``.
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .config import RunConfig
-    from .engine import AdHocRequest
-    from .recorder import IntervalSnapshot, Recorder
+    from .engine.engine import AdHocRequest
+    from .engine.recorder import IntervalSnapshot, Recorder
     from .scenario import Scenario
 
 __all__ = ["IntervalSink", "RunView", "scenario_label", "target_of"]

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import histogram as hdr
+from .engine import histogram as hdr
 from ._version import __version__
-from .engine import RunResult
-from .recorder import EndpointInterval
+from .engine.engine import RunResult
+from .engine.recorder import EndpointInterval
 
 __all__ = ["RunSummary", "summarize", "build_summary", "endpoint_summary", "write_summary", "print_summary",
            "summarize_samples"]
@@ -172,8 +172,8 @@ def _generator(result: RunResult) -> GeneratorSummary:
     return {
         "cpu_percent": 100.0 * tot.cpu_s / dur if dur > 0 else 0.0,
         "lag_ms": {
-            "p50": hdr.percentile_us(lag, 50) / 1000 if lag.total_count else 0.0,
-            "p99": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0,
+            "p50": hdr.percentile_ms(lag, 50),
+            "p99": hdr.percentile_ms(lag, 99),
             "max": lag.get_max_value() / 1000 if lag.total_count else 0.0,
         },
         "saturated": tot.saturated_intervals > 0,
@@ -291,7 +291,11 @@ def write_summary(doc: Mapping[str, Json], path: str) -> None:
         fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
 
 
-def _ms(v: float) -> str:
+def format_ms(v: float | None) -> str:
+    """Latency in ms as a person reads it: two decimals below 100 ms, none above; "–" for none.
+    The terminal's table and the HTML report both print it so."""
+    if v is None or v != v:  # None or NaN
+        return "–"
     return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
@@ -309,7 +313,7 @@ def print_summary(doc: Mapping[str, Any], console: Console) -> None:
             f"{e['requests']:,}",
             f"{e['rps']:,.1f}",
             f"{100 * e['error_rate']:.2f}",
-            *(_ms(lat[p]) for p in ("p50", "p90", "p95", "p99", "p999", "max")),
+            *(format_ms(lat[p]) for p in ("p50", "p90", "p95", "p99", "p999", "max")),
         )
     console.print(t)
     g = doc["generator"]

@@ -80,7 +80,7 @@ async def load_report(
 
 def _load(url: DatabaseURL, run_ref: str, baseline_version: str | None, thresholds: Tolerances | None,
           baseline_runs: int | None) -> tuple[RunData, ComparisonData | None]:
-    from loadgen.results import with_store
+    from loadgen.store.history import with_store
 
     async def go(store: Store) -> tuple[RunData, ComparisonData | None]:
         return await load_report(store, run_ref, baseline_version, thresholds, baseline_runs)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.errors import UsageError
 from loadgen.judgement.comparison import Comparison
 from loadgen.judgement.comparison import Row as ComparisonRow
@@ -445,7 +445,7 @@ async def load_comparison(
         candidate = await store.run_stats(run.run)
         return ComparisonData(comparison, candidate, await _stats_of(store, comparison.baseline_run_ids), "stored")
 
-    from loadgen.results import compute_comparison, regression_thresholds
+    from loadgen.store.history import compute_comparison, regression_thresholds
 
     th = regression_thresholds(thresholds, baseline_runs)
     comparison, candidate, baseline, _ = await compute_comparison(store, run.run, baseline_version, th)

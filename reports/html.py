@@ -12,14 +12,13 @@ on every chart, ``data-verdict`` on the header.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
 from loadgen import __version__
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.judgement.comparison import Comparison
 from loadgen.judgement.render import (  # the comparison's cells, exactly as `loadgen compare` prints them
     baseline_range,
@@ -35,6 +34,7 @@ from loadgen.judgement.render import (  # the comparison's cells, exactly as `lo
 from loadgen.judgement.run_stats import RunStats
 from loadgen.judgement.tolerances import Tolerances
 from loadgen.store.records import TOTAL
+from loadgen.summary import format_ms as fmt_ms
 
 from . import plots
 from .data import ComparisonData, RunData
@@ -56,13 +56,6 @@ __all__ = [
 ]
 
 # --- formatting (the terminal summary's) --------------------------------------------------
-
-
-def fmt_ms(v: float | None) -> str:
-    """Latency in ms as the summary table prints it: two decimals below 100 ms, none above."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
 def fmt_count(n: int | float | None) -> str:

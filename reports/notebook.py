@@ -3,7 +3,7 @@ loadgen's own API and draw the report's charts with :mod:`loadgen.reports.plots`
 executed with nbclient so the file opens with its outputs in place.
 
 The store URL is written into the notebook without its password
-(:func:`loadgen.store.url.redact`); when it had one, the notebook takes the real URL
+(:func:`loadgen.redact.redact`); when it had one, the notebook takes the real URL
 from ``LOADGEN_DB_URL`` when it runs (and is executed here with that variable set).
 """
 
@@ -120,7 +120,7 @@ def build(
             "from loadgen.judgement.tolerances import Tolerances\n"
             "from loadgen.reports import html, load_report, plots\n"
             "from loadgen.reports.notebook import NOTEBOOK_CSS\n"
-            "from loadgen.store import open_store, redact\n\n"
+            "from loadgen.redact import redact\nfrom loadgen.store import open_store\n\n"
             "db_url = STORE_URL\n"
             'if "***" in STORE_URL:\n'
             '    db_url = os.environ.get("LOADGEN_DB_URL", "")\n'

@@ -23,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.store.records import TOTAL
 
 from .data import ComparisonData, RunData, SampleSeries

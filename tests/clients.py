@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loadgen.http.client import Client, Session
-from loadgen.recorder import Recorder
+from loadgen.engine.recorder import Recorder
 
 __all__ = ["run_client"]
 

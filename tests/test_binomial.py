@@ -11,7 +11,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.judgement.binomial import (
     binom_cdf,
     binom_low_quantile,

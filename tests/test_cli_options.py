@@ -147,7 +147,7 @@ def test_a_scenario_can_stand_in_for_a_default():
 
 def test_the_whole_chain_through_the_command_line(monkeypatch, tmp_path):
     """Flag, then environment (typer reads it), then the scenario's options, then the default."""
-    import loadgen.runner
+    import loadgen.session.execute
     from loadgen.cli import main
 
     seen: list[float] = []
@@ -159,7 +159,7 @@ def test_the_whole_chain_through_the_command_line(monkeypatch, tmp_path):
         seen.append(config.run_time_s)
         return Done()
 
-    monkeypatch.setattr(loadgen.runner, "execute", execute)
+    monkeypatch.setattr(loadgen.session.execute, "execute", execute)
     monkeypatch.chdir(tmp_path)
     scenario = tmp_path / "s.py"
     head = "from loadgen import User, task\n"

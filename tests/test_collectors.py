@@ -38,8 +38,6 @@ from loadgen.collectors import (
     parse_queues,
     parse_selector,
     queue_from_option,
-    redact_text,
-    redact_url,
     resolve_processes,
 )
 from loadgen.collectors.process_runner import ProcessCollectorRunner
@@ -242,15 +240,6 @@ def test_passwords_never_reach_reprs_or_displays() -> None:
         assert SECRET not in repr(spec)
         assert SECRET not in spec.display and "***" in spec.display
         assert parse_queue(spec.display.replace("***", SECRET)) == spec
-
-
-def test_redaction_helpers() -> None:
-    assert redact_url(f"http://u:{SECRET}@h:1/x?y=1") == "http://u:***@h:1/x?y=1"
-    assert redact_url("http://h/x") == "http://h/x"
-    assert redact_url(f"redis://:{SECRET}@h") == "redis://:***@h"
-    assert redact_text(f"see rabbitmq:http://g:{SECRET}@h/a and redis://:{SECRET}@x/0") == (
-        "see rabbitmq:http://g:***@h/a and redis://:***@x/0"
-    )
 
 
 def test_selectors() -> None:

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.errors import EXIT_USAGE, UsageError
 from loadgen.judgement.binomial import quantile_bound_ranks, value_at_rank_us
 from loadgen.judgement.comparison import Comparison, Row, compare

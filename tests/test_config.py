@@ -97,7 +97,7 @@ def test_run_config_round_trips_through_the_workers_json_and_the_stored_config()
 
 
 def test_a_stored_ad_hoc_config_keeps_header_names_only():
-    from loadgen.engine import AdHocRequest
+    from loadgen.engine.engine import AdHocRequest
     from loadgen.session import RunSpec
     from loadgen.session.record import stored_config
 

@@ -13,12 +13,12 @@ from typing import Any
 import psutil
 import pytest
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.config import RunConfig, Stage
-from loadgen.coordinator import Coordinator, resolve_workers
-from loadgen.engine import AdHocRequest
+from loadgen.scaleout.coordinator import Coordinator, resolve_workers
+from loadgen.engine.engine import AdHocRequest
 from loadgen.summary import build_summary
-from loadgen.workload import arrival_times
+from loadgen.engine.workload import arrival_times
 
 
 def _stats(url: str) -> int:
@@ -91,7 +91,7 @@ def test_a_killed_worker_is_reported_and_the_rest_of_the_run_is_kept(demo_target
     victim = None
     deadline = time.monotonic() + 60
     while victim is None and time.monotonic() < deadline:
-        workers = [c for c in me.children() if "loadgen.worker" in " ".join(c.cmdline())]
+        workers = [c for c in me.children() if "loadgen.scaleout.worker" in " ".join(c.cmdline())]
         if len(workers) == 2 and _stats(demo_target.url) - before > 100:
             victim = workers[1]
         time.sleep(0.1)
@@ -119,7 +119,7 @@ def test_on_worker_failure_stop(demo_target, tmp_path):
     deadline = time.monotonic() + 60
     victim = None
     while victim is None and time.monotonic() < deadline:
-        workers = [c for c in me.children() if "loadgen.worker" in " ".join(c.cmdline())]
+        workers = [c for c in me.children() if "loadgen.scaleout.worker" in " ".join(c.cmdline())]
         if len(workers) == 2:
             time.sleep(1.5)
             victim = workers[0]
@@ -145,7 +145,7 @@ def test_bad_workers_is_exit_2():
 
 def test_a_warning_several_parts_gave_says_how_many_did():
     # Each part counts its own users: two workers each cancelling one user must not read as one.
-    from loadgen.wire import part_warnings
+    from loadgen.scaleout.wire import part_warnings
 
     busy = "1 user(s) were still busy after the graceful stop of 1s and were cancelled"
     parts = [{"warnings": [busy, "only mine"]}, {"warnings": [busy]}]

@@ -401,7 +401,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from loadgen.collectors import ProcessCollectorRunner, parse_monitors, parse_queues
     from loadgen.config import RunConfig
     from loadgen.demo import DemoConfig, ThreadedDemo
-    from loadgen.engine import Engine
+    from loadgen.engine.engine import Engine
     from loadgen.scenario import load_scenario
 
     tmp = tmp_path_factory.mktemp("dashboards")

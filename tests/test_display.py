@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.observe.display import LiveDisplay
 
 

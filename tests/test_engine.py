@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.summary import build_summary
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from hostile import STANDARD, HostileServer, ok_response
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.scenario import load_scenario
 
 LOADGEN = str(Path(sys.executable).with_name("loadgen"))

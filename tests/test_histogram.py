@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgen import histogram as lh
+from loadgen.engine import histogram as lh
 
 HI = lh.HIGHEST_US
 PERCENTILES = (0, 1, 50, 90, 95, 99, 99.9, 99.99, 100)

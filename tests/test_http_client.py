@@ -25,10 +25,10 @@ import pytest
 from clients import run_client
 from hostile import HostileServer, Request, ok_response
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
 from loadgen.http.client import Client, FixedRequest, Origin, Session
-from loadgen.recorder import Recorder
+from loadgen.engine.recorder import Recorder
 from loadgen.scenario import Scenario, TaskSet, User
 
 pytestmark = pytest.mark.timeout(120)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from loadgen.http.connection import BareConnection, Connection
 from loadgen.http.limits import Limits
-from loadgen.recorder import ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
+from loadgen.engine.recorder import ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
 
 _SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLASSES = pytest.mark.parametrize("cls", [Connection, BareConnection], ids=["connection", "bare"])

@@ -21,7 +21,7 @@ import pytest
 from loadgen.http.client import Client, FixedRequest
 from loadgen.http.limits import DEFAULT_LIMITS
 from loadgen.http.response import ResponseError, ResponseTooLarge
-from loadgen.recorder import Recorder
+from loadgen.engine.recorder import Recorder
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clients import run_client  # noqa: E402

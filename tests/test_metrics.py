@@ -15,13 +15,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
 from loadgen.observe.catalogue import CONST_LABELS, DURATION_BUCKETS_S, METRICS
 from loadgen.observe.exporter import MetricsExporter
-from loadgen.recorder import EndpointInterval, IntervalSnapshot, Recorder
+from loadgen.engine.recorder import EndpointInterval, IntervalSnapshot, Recorder
 from loadgen.samples import QueueSample, ResourceSample
 from loadgen.scenario import load_scenario
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.observe.buckets import BucketBounds, CumulativeBuckets
 from loadgen.observe.window import EMPTY, LatencyWindow, SparseCounts
 

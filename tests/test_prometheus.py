@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.observe.exporter import MetricsExporter
 from loadgen.observe.server import DEFAULT_PORT
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine, RunResult
-from loadgen.recorder import OTHER_NAME, Recorder
+from loadgen.engine.engine import AdHocRequest, Engine, RunResult
+from loadgen.engine.recorder import OTHER_NAME, Recorder
 from loadgen.summary import build_summary
 from loadgen.judgement.criteria import parse_criteria
 from loadgen.judgement.evaluation import evaluate
-from loadgen.wire import merge_snapshots, snapshot_from_json, snapshot_to_json
-from loadgen.workload import shape_of
+from loadgen.scaleout.wire import merge_snapshots, snapshot_from_json, snapshot_to_json
+from loadgen.engine.workload import shape_of
 
 from hostile import HostileServer, Request, ok_response  # tests/ is on sys.path (rootdir conftest)
 

@@ -291,7 +291,7 @@ def test_comparison_report_marks_the_real_regression_and_only_it(stored: Stored)
 def test_a_killed_run_of_two_shards_is_reported_from_its_intervals(stored: Stored) -> None:
     """A run that never finished has no per-endpoint results: the report merges its stored
     intervals, across shards, exactly (here two shards: the equal run's and a baseline run's)."""
-    from loadgen import histogram as hdr
+    from loadgen.engine import histogram as hdr
     from loadgen.store.records import decode_hist
 
     async def copy() -> str:

@@ -11,15 +11,15 @@ import time
 import pytest
 
 from loadgen.config import RunConfig
-from loadgen.engine import RunResult
+from loadgen.engine.engine import RunResult
 from loadgen.errors import RunError
-from loadgen.recorder import Recorder
+from loadgen.engine.recorder import Recorder
 from loadgen.session.summary_file import SummaryFile
 from loadgen.session.verdict import unserved
 from loadgen.store import Store, parse_db_url
 from loadgen.store.session import StoreSession
 from loadgen.summary import RunSummary, build_summary, summarize
-from loadgen.workload import shape_of
+from loadgen.engine.workload import shape_of
 
 HEAD = ["loadgen_version", "scenario", "host", "app_version", "test_type", "model", "arrival", "started_at",
         "duration_s", "load_s", "interrupted", "stop_reason", "requests", "errors", "error_rate", "rps",

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from loadgen import histogram as hdr
-from loadgen.shards import parse_shard
+from loadgen.engine import histogram as hdr
+from loadgen.scaleout.shards import parse_shard
 from loadgen.store import open_store
 from loadgen.store.records import TOTAL, decode_hist
-from loadgen.wire import hist_from_json
+from loadgen.scaleout.wire import hist_from_json
 
 
 def _stats(url: str) -> int:

@@ -7,8 +7,8 @@ import typing
 import pytest
 
 from loadgen.config import RunConfig
-from loadgen.coordinator import Coordinator
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.scaleout.coordinator import Coordinator
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.scenario import load_scenario
 from loadgen.sinks import RunView, scenario_label, target_of
 

@@ -13,7 +13,7 @@ import pytest
 
 from hostile import HostileServer
 from loadgen.config import RunConfig
-from loadgen.engine import STALL_MS, Engine
+from loadgen.engine.engine import STALL_MS, Engine
 from loadgen.scenario import load_scenario
 
 
@@ -58,7 +58,7 @@ def test_the_monitor_ticks_in_both_models_at_a_negligible_rate(tmp_path):
     with HostileServer() as srv:
         for cfg in (RunConfig(model="closed", users=1, spawn_rate=10, run_time_s=1.5, host=srv.url),
                     RunConfig(model="open", rate=10, run_time_s=1.5, host=srv.url)):
-            from loadgen.engine import AdHocRequest
+            from loadgen.engine.engine import AdHocRequest
 
             result = Engine(cfg, adhoc=AdHocRequest(srv.url + "/ok"), handle_signals=False).run()
             n = result.recorder.totals.stall.total_count
@@ -95,7 +95,7 @@ def test_a_burst_of_users_in_the_same_instant_is_flagged_as_a_burst(tmp_path, st
 def test_the_generators_own_per_second_work_is_named_not_blamed_on_a_burst():
     import time
 
-    from loadgen.engine import AdHocRequest
+    from loadgen.engine.engine import AdHocRequest
 
     def slow_sink(snap, engine) -> None:
         time.sleep(0.08)  # a sink (store, display) holding the loop once a second

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loadgen import histogram as hdr
-from loadgen.recorder import ROW, Recorder
+from loadgen.engine import histogram as hdr
+from loadgen.engine.recorder import ROW, Recorder
 from loadgen.store import open_store, parse_db_url
 from loadgen.store.records import TOTAL, decode_hist
 from loadgen.store.writer import RunWriter

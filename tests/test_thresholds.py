@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from loadgen import histogram as hdr
+from loadgen.engine import histogram as hdr
 from loadgen.config import RunConfig
-from loadgen.engine import AdHocRequest, Engine
+from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
-from loadgen.recorder import Recorder
+from loadgen.engine.recorder import Recorder
 from loadgen.summary import build_summary
 from loadgen.judgement.abort_on_fail import AbortOnFail
 from loadgen.judgement.criteria import Criterion, parse_criteria, parse_criterion

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from loadgen.config import Stage
-from loadgen.workload import arrival_times, count_until, level_at, shape_for
+from loadgen.engine.workload import arrival_times, count_until, level_at, shape_for
 
 
 def test_constant_rate_gives_exact_times():

@@ -152,7 +152,7 @@ def database(value: object, flag: str) -> DatabaseURL | None:
 
 def workers(value: object, flag: str) -> int:
     """A count of worker processes, or ``auto``: one per core."""
-    from ..coordinator import resolve_workers
+    from ..scaleout.coordinator import resolve_workers
 
     if not (isinstance(value, str) and value.strip().lower() == "auto"):
         number("workers", value)
@@ -160,8 +160,8 @@ def workers(value: object, flag: str) -> int:
 
 
 def shard(value: object, flag: str) -> tuple[int, int] | None:
-    """``I/N``; empty: ``LOADGEN_SHARD`` or an Indexed Job's index, read by :func:`~loadgen.shards.parse_shard`."""
-    from ..shards import parse_shard
+    """``I/N``; empty: ``LOADGEN_SHARD`` or an Indexed Job's index, read by :func:`~loadgen.scaleout.shards.parse_shard`."""
+    from ..scaleout.shards import parse_shard
 
     return parse_shard(str(value))
 

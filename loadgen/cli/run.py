@@ -19,7 +19,7 @@ from .root import app, console, reports_errors
 
 if TYPE_CHECKING:
     from ..judgement.tolerances import Tolerances
-    from ..runner import Outcome, StoreOptions
+    from ..session import Outcome, StoreOptions
     from ..scenario import Scenario
 
 
@@ -39,7 +39,7 @@ def run(
     reset, only garbage in reply), or the run could be neither stored nor
     spooled.
     """
-    from ..runner import execute
+    from ..session.execute import execute
 
     scenario = _scenario(scenario_file, given[o.URL.name])
     values = OptionValues(given, scenario.options if scenario else {},
@@ -77,7 +77,7 @@ def _scenario(scenario_file: str | None, url: object) -> Scenario | None:
 def _banner(out: Console, config: RunConfig, scenario: Scenario | None, values: OptionValues,
             target: str | None) -> None:
     """The run's one line before it starts: what, against what, which load, how long."""
-    from ..store.url import redact
+    from ..redact import redact
 
     shown_target = redact(target) if target else target
     what = f"{scenario.path} against {shown_target}" if scenario else f"{values.get(o.METHOD)} {shown_target}"

@@ -19,13 +19,13 @@ from . import options as o
 from .options import OptionValues
 
 if TYPE_CHECKING:
-    from ..engine import AdHocRequest
-    from ..runner import GateOptions, ObserveOptions, StoreOptions
+    from ..engine.engine import AdHocRequest
+    from ..session import GateOptions, ObserveOptions, StoreOptions
 
 
 def adhoc_request(values: OptionValues) -> AdHocRequest | None:
     """The one request of ad-hoc mode (``--url``); its parts are checked in either mode."""
-    from ..engine import AdHocRequest
+    from ..engine.engine import AdHocRequest
 
     url = values.get(o.URL)
     verb = values.get(o.METHOD)
@@ -78,7 +78,7 @@ def run_config(values: OptionValues) -> RunConfig:
 
 def gate_options(values: OptionValues) -> GateOptions:
     """What decides exit code 1: the in-run criteria and the regression comparison."""
-    from ..runner import GateOptions
+    from ..session import GateOptions
 
     criteria = values.get(o.THRESHOLD)
     tolerances = values.get(o.THRESHOLDS_FILE)
@@ -94,7 +94,7 @@ def gate_options(values: OptionValues) -> GateOptions:
 
 def store_options(values: OptionValues) -> StoreOptions:
     """Where the run is stored, and as which shard of which run."""
-    from ..runner import StoreOptions
+    from ..session import StoreOptions
     from ..store.spool import default_spool_dir
 
     db = values.get(o.DB)
@@ -153,7 +153,7 @@ def _check_writable(path: str, option: str) -> None:
 
 def observe_options(values: OptionValues) -> ObserveOptions:
     """/metrics, the collectors, and the worker processes the run is spread over."""
-    from ..runner import ObserveOptions
+    from ..session import ObserveOptions
 
     port = values.get(o.METRICS_PORT)
     services, queues = values.get(o.MONITOR) or (), values.get(o.QUEUE) or ()

@@ -33,7 +33,7 @@ app.add_typer(runs_app, name="runs")
 @reports_errors
 def db_migrate(db: Optional[str] = _DB_OPTION) -> None:
     """Create or upgrade the results schema (also done on first use)."""
-    from ..results import migrate
+    from ..store.history import migrate
 
     url = _db_url(db)
     applied = migrate(url)
@@ -54,7 +54,7 @@ def runs_list(
     """List stored runs, newest first."""
     import orjson
 
-    from ..results import list_runs, print_runs, runs_json
+    from ..store.history import list_runs, print_runs, runs_json
 
     if limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -73,7 +73,7 @@ def runs_show(
     db: Optional[str] = _DB_OPTION,
 ) -> None:
     """Show a stored run's summary table."""
-    from ..results import get_run
+    from ..store.history import get_run
     from ..summary import print_summary
 
     url = _db_url(db)
@@ -101,7 +101,7 @@ def runs_export(
     """Print a stored run's summary JSON (the document --summary-json writes)."""
     import orjson
 
-    from ..results import get_run
+    from ..store.history import get_run
 
     run = get_run(_db_url(db), run_ref)
     if run["summary"] is None:
@@ -132,7 +132,7 @@ def compare_cmd(
     import orjson
 
     from ..errors import EXIT_FAILED
-    from ..results import run_comparison
+    from ..store.history import run_comparison
 
     if candidate and candidate_version:
         raise UsageError("give --candidate or --candidate-version, not both")
@@ -186,7 +186,7 @@ def import_cmd(
     """Load a spooled run into the database."""
     from pathlib import Path
 
-    from ..results import import_spool
+    from ..store.history import import_spool
 
     url = _db_url(db)
     path = Path(spool_file)

@@ -35,7 +35,8 @@ import orjson
 
 from .._version import __version__
 from ..errors import UsageError
-from ..recorder import (
+from ..redact import redact, strip_credentials
+from ..engine.recorder import (
     ERR_CONNECT,
     ERR_CUTOFF,
     ERR_INVALID_REQUEST,
@@ -48,7 +49,7 @@ from .connection import BareConnection, Connection
 from .limits import DEFAULT_LIMITS, Limits
 from .response import Response
 
-__all__ = ["Session", "Client", "Origin", "FixedRequest", "redact_url"]
+__all__ = ["Session", "Client", "Origin", "FixedRequest"]
 
 _SWEEP_S = 0.05
 USER_AGENT = f"loadgen/{__version__}"
@@ -81,24 +82,6 @@ class _Invalid(Exception):
     """A request that cannot be put on the wire as asked; the message says why."""
 
 
-def _netloc_span(url: str) -> tuple[int, int]:
-    """Start and end of the authority part of ``url`` (0, 0 when it has none)."""
-    i = url.find("://")
-    if i < 0:
-        return 0, 0
-    start = end = i + 3
-    while end < len(url) and url[end] not in "/?#":
-        end += 1
-    return start, end
-
-
-def redact_url(url: str, mask: str = "***@") -> str:
-    """``url`` with its ``user:password@`` (if any) replaced by ``mask`` ("" drops it)."""
-    start, end = _netloc_span(url)
-    at = url.rfind("@", start, end)
-    return url if at < 0 else url[:start] + mask + url[at + 1:]
-
-
 def _shown(text: str, limit: int = 60) -> str:
     """``text`` quoted for a message: control characters escaped, long text cut."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
@@ -114,7 +97,7 @@ def _line_problem(method: str, url: str) -> str | None:
     if method not in _METHODS and not _TOKEN.fullmatch(method):
         return f"method {_shown(method)} is not an HTTP token"
     if " " in url or not url.isprintable():
-        return f"URL {_shown(redact_url(url))} contains a space or a control character; percent-encode it"
+        return f"URL {_shown(redact(url))} contains a space or a control character; percent-encode it"
     return None
 
 
@@ -188,17 +171,17 @@ class Origin:
     def __init__(self, url: str) -> None:
         if " " in url or not url.isprintable():
             # Checked before urlsplit, which silently drops tabs and newlines.
-            raise UsageError(f"URL {redact_url(url)!r} contains a space or a control character")
+            raise UsageError(f"URL {redact(url)!r} contains a space or a control character")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"URL {redact_url(url)!r} is not an http:// or https:// URL with a host")
+            raise UsageError(f"URL {redact(url)!r} is not an http:// or https:// URL with a host")
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         try:
             port = parts.port
         except ValueError:
-            raise UsageError(f"URL {redact_url(url)!r} has an invalid port") from None
+            raise UsageError(f"URL {redact(url)!r} has an invalid port") from None
         default = 443 if self.tls else 80
         self.port = port or default
         h = self.host if ":" not in self.host else f"[{self.host}]"
@@ -206,7 +189,7 @@ class Origin:
             try:  # an internationalised name goes on the wire in its ASCII (punycode) form
                 h = h.encode("idna").decode("ascii")
             except UnicodeError:
-                raise UsageError(f"URL {redact_url(url)!r} has a host name that cannot be encoded") from None
+                raise UsageError(f"URL {redact(url)!r} has a host name that cannot be encoded") from None
         self.host_header = h if self.port == default else f"{h}:{self.port}"
         self.host_line = f"Host: {self.host_header}\r\n".encode("ascii")
         self.key = f"{self.scheme}://{self.host_header}"
@@ -430,6 +413,11 @@ class Client:
     def base_url(self) -> str | None:
         return self._base.key if self._base else None
 
+    def intend(self, t_ns: int) -> None:
+        """The open model's intended start of this user's next request (perf_counter ns):
+        its latency counts from then, so a late dispatch is charged, never hidden."""
+        self._intended = t_ns
+
     def get(self, url: str, **kw: Any) -> Coroutine[Any, Any, Response]:
         return self.request("GET", url, **kw)
 
@@ -491,7 +479,7 @@ class Client:
             parts = urlsplit(url)
             target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
             if origin.auth is not None:
-                url = redact_url(url, "")
+                url = strip_credentials(url)
         path, _, _ = target.partition("?")
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params, doseq=True)
@@ -561,7 +549,7 @@ class Client:
             return Response(0, url, [], b"", (now - t_start) / 1e6, ep, ERROR_CODES.get(code, "other"))
         t_done = conn.t_done
         expected = expect is not None and code >= 400 and (code == expect if isinstance(expect, int) else code in expect)
-        ep.buf.extend(
+        ep.buf.extend(  # one request row: the columns are recorder.COL_*
             (t_start, t_sent, conn.t_first or t_done, t_done, code + EXPECTED_OFFSET if expected else code,
              len(wire), conn.bytes_in)
         )
@@ -573,7 +561,7 @@ class Client:
             resp = Response(code, url, conn.headers, conn.body(), (t_done - t_start) / 1e6, ep, None, conn.encoding,
                             limits=self._limits)
         if expected:
-            resp._failed = False
+            resp.mark_expected()
         if conn.has_cookies:
             self._store_cookies(origin.host, resp)
         return resp
@@ -582,7 +570,7 @@ class Client:
         """Record a request that cannot be sent (never on the hot path): once, no latency."""
         self._session.note_request_error(problem)
         self._intended = 0
-        url = redact_url(url, "")
+        url = strip_credentials(url)
         path = url.partition("?")[0] if url[:1] == "/" else urlsplit(url).path or "/"
         ep = self._recorder.endpoint(_printable(method), _printable(name or path))
         now = perf_counter_ns()

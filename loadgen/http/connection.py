@@ -3,7 +3,7 @@
 This is the engine's hot path. A request is one ``transport.write`` of bytes
 built by the caller and one future that resolves to an integer code (the
 HTTP status, or a negative transport error code from
-:data:`loadgen.recorder.ERROR_CODES`): errors are values here, not
+:data:`loadgen.engine.recorder.ERROR_CODES`): errors are values here, not
 exceptions, because raising costs microseconds and failures under overload
 are common. Timings are taken where the bytes actually move.
 
@@ -37,7 +37,7 @@ from time import perf_counter_ns
 
 import httptools
 
-from ..recorder import ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
+from ..engine.recorder import ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
 from .limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["BareConnection", "Connection"]

@@ -4,7 +4,7 @@ A load generator holds one response per request in flight, so whatever a
 target sends must have a ceiling: endless header lines, an endless body or a
 small gzip body that decodes to gigabytes would otherwise take the machine's
 memory and, with it, every number of the run. Passing a limit is an error of
-kind ``too_large`` (:data:`loadgen.recorder.ERR_TOO_LARGE`) and the connection
+kind ``too_large`` (:data:`loadgen.engine.recorder.ERR_TOO_LARGE`) and the connection
 is dropped at once. Limits are checked per read from the socket, so a response
 may pass one by up to one read (at most a few hundred KiB) before it is cut off.
 

@@ -17,7 +17,7 @@ import orjson
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
-    from ..recorder import Endpoint
+    from ..engine.recorder import Endpoint
 
 __all__ = ["Response", "Headers", "ResponseError", "ResponseTooLarge"]
 
@@ -193,6 +193,10 @@ class Response:
     def ok(self) -> bool:
         """True for a 1xx-3xx response that no check has failed."""
         return not self._failed
+
+    def mark_expected(self) -> None:
+        """The request declared this 4xx/5xx status expected (``expect=``): not a failure."""
+        self._failed = False
 
     @property
     def headers(self) -> Headers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..recorder import IntervalSnapshot
+from ..engine.recorder import IntervalSnapshot
 from .criteria import Criterion
 from .evaluation import CriterionResult, evaluate
 

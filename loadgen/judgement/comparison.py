@@ -110,7 +110,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from .. import histogram as hdr
+from ..engine import histogram as hdr
 from ..errors import UsageError
 from .noise import error_guard, latency_guard
 from .render import plural, verdict_line

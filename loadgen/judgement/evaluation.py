@@ -2,11 +2,11 @@
 
 Why these choices:
 
-* Latency figures come from :func:`loadgen.histogram.summarize_ms` -- the very
+* Latency figures come from :func:`loadgen.engine.histogram.summarize_ms` -- the very
   function the summary table and the JSON document use -- whenever it reports
   the statistic asked for, so a criterion can never disagree with the numbers
   printed next to it. Other percentiles use
-  :func:`~loadgen.histogram.percentile_ms`, clamped into [min, max] the same way.
+  :func:`~loadgen.engine.histogram.percentile_ms`, clamped into [min, max] the same way.
 * A criterion that has nothing to judge does not pass silently at the end of a
   run: an endpoint scope with no requests (most often a typo), a latency with
   no timed responses, a check rate with no checks all *fail* when
@@ -17,7 +17,7 @@ Why these choices:
   end only. Latency and rate criteria are judged as they stand, as k6 does.
   Without this, ``--abort-on-fail`` would stop every run at its first second.
 * Evaluation works on the cumulative totals the recorder keeps anyway
-  (:class:`loadgen.recorder.Totals`), so checking a handful of criteria once
+  (:class:`loadgen.engine.recorder.Totals`), so checking a handful of criteria once
   a second costs a few histogram scans and nothing per request.
 """
 
@@ -31,8 +31,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from .. import histogram as hdr
-from ..recorder import Endpoint, EndpointInterval, Recorder
+from ..engine import histogram as hdr
+from ..engine.recorder import Endpoint, EndpointInterval, Recorder
 from .criteria import Criterion
 
 __all__ = ["CriterionResult", "evaluate", "results_to_json"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client.utils import floatToGoString
 
-from ..histogram import Layout
+from ..engine.histogram import Layout
 
 __all__ = ["BucketBounds", "CumulativeBuckets"]
 

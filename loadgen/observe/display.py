@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from .. import histogram as hdr
-from ..recorder import IntervalSnapshot
+from ..engine import histogram as hdr
+from ..engine.recorder import IntervalSnapshot
 from ..sinks import RunView
 
 __all__ = ["LiveDisplay"]

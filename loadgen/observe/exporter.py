@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from .. import histogram as hdr
-from ..recorder import IntervalSnapshot
+from ..engine import histogram as hdr
+from ..engine.recorder import IntervalSnapshot
 from ..samples import QueueSample, ResourceSample
 from ..sinks import RunView
 from . import exposition

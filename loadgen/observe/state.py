@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import histogram as hdr
-from ..histogram import Layout
-from ..recorder import OTHER_NAME, EndpointInterval, IntervalSnapshot
+from ..engine import histogram as hdr
+from ..engine.histogram import Layout
+from ..engine.recorder import OTHER_NAME, EndpointInterval, IntervalSnapshot
 from ..samples import QueueSample, ResourceSample
 from ..sinks import RunView, scenario_label, target_of
 from .buckets import BucketBounds, CumulativeBuckets

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..histogram import Layout
+from ..engine.histogram import Layout
 
 __all__ = ["LatencyWindow", "SparseCounts"]
 

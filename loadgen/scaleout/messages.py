@@ -4,7 +4,7 @@ The coordinator sends a :class:`WorkerJob`, then commands: ``"go"`` once every
 worker is ready, ``"stop"`` (graceful) or ``"kill"`` (at once). A worker answers
 :class:`Ready` once its users are up, an :class:`Interval` every second, and a
 :class:`Finished` at the end, or a :class:`~loadgen.scaleout.channel.ChildFailed`.
-Snapshots and parts travel in :mod:`loadgen.wire`'s form, the one shards store too.
+Snapshots and parts travel in :mod:`loadgen.scaleout.wire`'s form, the one shards store too.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import RunConfig
-from ..engine import AdHocRequest
-from ..wire import Part
+from ..engine.engine import AdHocRequest
+from .wire import Part
 
 __all__ = ["Command", "Finished", "Interval", "Ready", "WorkerJob"]
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
-from ..engine import Engine, RunResult
+from ..engine.engine import Engine, RunResult
 from ..errors import RunError
 from ..sinks import IntervalSink
 from ..store.records import endpoint_rows, run_end_row
@@ -110,7 +110,7 @@ class Workers(SingleProcess):
     """Worker processes on this host share the load; the coordinator merges their intervals."""
 
     def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
-        from ..coordinator import Coordinator
+        from ..scaleout.coordinator import Coordinator
 
         return Coordinator(spec.config, workers=self.observe.workers, scenario=spec.scenario,
                            scenario_path=spec.scenario_path, adhoc=spec.adhoc, sinks=sinks,
@@ -132,7 +132,7 @@ class Shard(SingleProcess):
         return f"shard {self.store.shard}/{self.store.shards} of run {self.run_id}"
 
     def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
-        from ..shards import wait_for_shards
+        from ..scaleout.shards import wait_for_shards
 
         assert writer is not None  # a shard needs the database (checked by the CLI)
         store, run_id = self.store, self.run_id
@@ -149,8 +149,8 @@ class Shard(SingleProcess):
 
     def conclude(self, result: RunResult, writer: RunWriter | None, db: StoreSession | None) -> Concluded:
         """Leave this shard's part; the last shard to do so merges every part into the run."""
-        from ..shards import claim_merge
-        from ..wire import part_to_json
+        from ..scaleout.shards import claim_merge
+        from ..scaleout.wire import part_to_json
 
         assert writer is not None and db is not None
         wo = writer.finish_shard(part_to_json(result.recorder, result))
@@ -172,7 +172,7 @@ class Shard(SingleProcess):
     def persist(self, summary: RunSummary, result: RunResult, writer: RunWriter | None,
                 db: StoreSession | None) -> Persisted:
         """The merged run's results (this shard's own records are written already)."""
-        from ..shards import store_merged
+        from ..scaleout.shards import store_merged
 
         assert db is not None
         db.run(lambda st: store_merged(st, self.run_id, result, summary))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import RunConfig
-from ..engine import AdHocRequest
+from ..engine.engine import AdHocRequest
 from ..scenario import Scenario
 from ..store.url import DatabaseURL
 

@@ -10,10 +10,10 @@ import subprocess
 
 from .._version import __version__
 from ..config import ConfigJson
-from ..engine import AdHocRequest
+from ..engine.engine import AdHocRequest
 from ..scenario import Scenario
 from ..store.records import Row
-from ..store.url import redact
+from ..redact import redact
 from .options import RunSpec, StoreOptions
 
 __all__ = ["new_run_id", "run_row", "scenario_key", "stored_config"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..engine import RunResult
+from ..engine.engine import RunResult
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
 from ..sinks import IntervalSink
 from ..store.session import StoreSession
@@ -148,7 +148,7 @@ class RunSession:
                 + (" (it is spooled; import it, then run loadgen compare)" if persisted.spooled else " (--db none)")
             )
         from ..judgement.render import render_comparison as render
-        from ..results import compare_and_store
+        from ..store.history import compare_and_store
 
         async def compare(store: Store) -> Comparison:
             return await compare_and_store(store, await store.get_run(self.run_id), gate.baseline_version,

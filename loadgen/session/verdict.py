@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..engine import RunResult
+from ..engine.engine import RunResult
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN
 from ..summary import RunSummary
 from .options import GateOptions

@@ -8,9 +8,9 @@ thread, journaling to a spool file so that nothing measured is lost.
 from __future__ import annotations
 
 from .base import Store, StoreError
-from .url import DEFAULT_DB_URL, DatabaseURL, parse_db_url, redact
+from .url import DEFAULT_DB_URL, DatabaseURL, parse_db_url
 
-__all__ = ["Store", "StoreError", "DatabaseURL", "DEFAULT_DB_URL", "parse_db_url", "redact", "open_store"]
+__all__ = ["Store", "StoreError", "DatabaseURL", "DEFAULT_DB_URL", "parse_db_url", "open_store"]
 
 
 async def open_store(url: DatabaseURL | str | None, *, migrate: bool = True, timeout_s: float = 10.0) -> Store:

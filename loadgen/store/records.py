@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
 
-from .. import histogram as hdr
-from ..recorder import EndpointInterval, IntervalSnapshot, Totals
+from ..engine import histogram as hdr
+from ..engine.recorder import EndpointInterval, IntervalSnapshot, Totals
 from ..samples import QueueSample, ResourceSample
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def encode_hist(hist: HdrHistogram) -> str:
 
 def decode_hist(text: str, min_us: int | None = None, max_us: int | None = None) -> HdrHistogram:
     """Decode a stored histogram and restore the exact extremes the encoding rounds away,
-    so that :func:`loadgen.histogram.summarize_ms` gives back exactly what the run printed."""
+    so that :func:`loadgen.engine.histogram.summarize_ms` gives back exactly what the run printed."""
     hist = hdr.decode(text.encode("ascii"))
     if hist.total_count and min_us is not None and max_us is not None:
         hist.min_value = int(min_us)
@@ -104,7 +104,7 @@ def interval_rows(snap: IntervalSnapshot, *, started_at: float, shard: int = 0) 
         "target_rate": snap.target_rate,
         "cpu_percent": snap.cpu_percent,
         "saturated": bool(snap.saturated),
-        "lag_p99_ms": hdr.percentile_us(lag, 99) / 1000 if lag.total_count else None,
+        "lag_p99_ms": hdr.percentile_ms(lag, 99) if lag.total_count else None,
         "lag_hist": encode_hist(lag),
         "stall_p99_ms": hdr.percentile_ms(stall, 99) if stall.total_count else None,
         "stall_max_ms": stall.max_value / 1000 if stall.total_count else None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..redact import redact
 
-__all__ = ["DatabaseURL", "parse_db_url", "redact", "DEFAULT_DB_URL"]
+__all__ = ["DatabaseURL", "parse_db_url", "DEFAULT_DB_URL"]
 
 #: With no --db, LOADGEN_DB_URL or DATABASE_URL: a SQLite file in the working directory.
 DEFAULT_DB_URL = "sqlite:///loadgen.db"
@@ -23,34 +24,6 @@ class DatabaseURL:
     url: str
     shown: str
     path: str | None = None  # sqlite: the file
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (also in a query's password=); the
-    user name is kept, it helps debugging. loadgen's one redactor: database URLs,
-    target URLs, collector sources."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # unparsable (a bad IPv6 literal, say): hide everything between // and @
-        scheme, sep, rest = url.partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return url
-    netloc = parts.netloc
-    secret_query = any(
-        q.partition("=")[0].lower() in ("password", "passwd", "sslpassword") for q in parts.query.split("&")
-    )
-    if ":" not in netloc.rpartition("@")[0] and not secret_query:
-        return url  # nothing to hide: keep the URL exactly as written
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if sep else f"{user}@{hostport}"
-    query = "&".join(
-        f"{k}=***" if k.lower() in ("password", "passwd", "sslpassword") else f"{k}{'=' if sep else ''}{v}"
-        for k, sep, v in (q.partition("=") for q in parts.query.split("&") if q)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def parse_db_url(url: str | None) -> DatabaseURL:

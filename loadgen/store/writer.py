@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..recorder import IntervalSnapshot
+from ..engine.recorder import IntervalSnapshot
 from ..samples import QueueSample, ResourceSample
 from . import open_store
 from .base import Store, StoreError

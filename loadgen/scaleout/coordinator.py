@@ -21,16 +21,16 @@ import threading
 import time
 from types import FrameType
 
-from .config import RunConfig
-from .engine import AdHocRequest, RunResult
-from .errors import RunError
-from .recorder import IntervalSnapshot, Recorder
-from .scaleout.channel import ChildFailed, ChildProcess
-from .scaleout.messages import Command, Finished, Interval, Ready, WorkerJob
-from .scenario import Scenario
-from .sinks import IntervalSink
+from ..config import RunConfig
+from ..engine.engine import AdHocRequest, RunResult
+from ..errors import RunError
+from ..engine.recorder import IntervalSnapshot, Recorder
+from .channel import ChildFailed, ChildProcess
+from .messages import Command, Finished, Interval, Ready, WorkerJob
+from ..scenario import Scenario
+from ..sinks import IntervalSink
 from .wire import Part, add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
-from .workload import Shape, level_at, shape_of
+from ..engine.workload import Shape, level_at, shape_of
 
 __all__ = ["Coordinator", "resolve_workers"]
 
@@ -47,7 +47,7 @@ _END_WAIT_S = 10.0
 
 def resolve_workers(value: str | int | None) -> int:
     """``--workers``: a count, or ``auto`` for one per core."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if value is None:
         return 1
@@ -138,7 +138,7 @@ class Coordinator:
     def _start(self) -> None:
         for i in range(self.n):
             child = ChildProcess(
-                "loadgen.worker",
+                "loadgen.scaleout.worker",
                 name=f"loadgen-worker-{i}",
                 on_message=lambda msg, i=i: self._msgs.put((i, msg)),
                 on_end=lambda code, broken, i=i: self._msgs.put((i, None)),

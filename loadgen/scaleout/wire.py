@@ -12,8 +12,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from . import histogram as hdr
-from .recorder import EndpointInterval, IntervalSnapshot, Recorder
+from ..engine import histogram as hdr
+from ..engine.recorder import EndpointInterval, IntervalSnapshot, Recorder
 
 __all__ = ["hist_to_json", "hist_from_json", "endpoint_to_json", "endpoint_from_json", "snapshot_to_json",
            "snapshot_from_json", "part_to_json", "merge_snapshots", "add_part_extras", "part_warnings", "Part"]

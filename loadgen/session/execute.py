@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from .config import RunConfig
-from .engine import AdHocRequest
-from .scenario import Scenario
-from .sinks import IntervalSink
-from .session import GateOptions, ObserveOptions, Outcome, RunSession, RunSpec, StoreOptions, new_run_id
-from .session.sinks import open_exporter
-from .store.url import redact
+from ..config import RunConfig
+from ..engine.engine import AdHocRequest
+from ..scenario import Scenario
+from ..sinks import IntervalSink
+from . import GateOptions, ObserveOptions, Outcome, RunSession, RunSpec, StoreOptions, new_run_id
+from .sinks import open_exporter
+from ..redact import redact
 
-__all__ = ["StoreOptions", "GateOptions", "ObserveOptions", "Outcome", "execute", "new_run_id"]
+__all__ = ["execute"]
 
 
 def execute(

@@ -23,7 +23,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .config import RunConfig, Stage
+from ..config import RunConfig, Stage
 
 __all__ = [
     "Phase",

@@ -4,7 +4,7 @@ On the hot path a finished request appends one fixed-width row of seven
 integers to its endpoint's ``array('q')`` buffer: that is the whole cost of
 measuring it. Once a second, off the hot path, :meth:`Recorder.snapshot`
 swaps every buffer for an empty one and folds the rows into HDR histograms
-with numpy (see :mod:`loadgen.histogram`). Memory stays bounded: a second's
+with numpy (see :mod:`loadgen.engine.histogram`). Memory stays bounded: a second's
 rows, one histogram set per interval handed to sinks, and the run totals.
 """
 
@@ -32,7 +32,13 @@ __all__ = [
     "OTHER_NAME",
 ]
 
-#: Columns of a request row: intended start, sent, first byte, done (ns), code, bytes out, bytes in.
+#: The request row, seven int64 columns appended to :attr:`Endpoint.buf` once per request
+#: (a flat ``array("q")``: one ``extend`` of a tuple is the cheapest record there is) and
+#: read back per interval as a numpy matrix by these column numbers.
+COL_START, COL_SENT, COL_FIRST_BYTE, COL_DONE, COL_CODE, COL_BYTES_OUT, COL_BYTES_IN = range(7)
+#: Start is the intended start in the open model, else when the request was made (ns);
+#: sent and first byte are when the request went out and the response began; code is an
+#: HTTP status, a status + EXPECTED_OFFSET, or an error code below 1 (ERROR_CODES).
 ROW = 7
 #: Codes below 1 in the code column are transport errors; 1..999 are HTTP statuses.
 #: ``cutoff``: still in flight when the run ended (graceful stop over, or a second signal);
@@ -357,17 +363,17 @@ def _fold(ep: Endpoint, buf: array, check_errors: int, tot: EndpointInterval) ->
     ei = EndpointInterval(ep.method, ep.name)
     if buf:
         rows = np.frombuffer(buf, dtype=np.int64).reshape(-1, ROW)
-        codes = rows[:, 4]
+        codes = rows[:, COL_CODE]
         responded = codes > 0
         # Latency covers every request that went out, whatever became of it: a
         # stalled target's waits (timeouts, cut-offs, stalled connects) must show.
         # Only a request that could not be built was never sent, and has none.
         timed = codes != ERR_INVALID_REQUEST
-        done = rows[:, 3]
-        hdr.record_ns(ei.latency, (done - rows[:, 0])[timed])
+        done = rows[:, COL_DONE]
+        hdr.record_ns(ei.latency, (done - rows[:, COL_START])[timed])
         assert tot.service is not None and tot.ttfb is not None
-        hdr.record_ns(tot.service, (done - rows[:, 1])[timed])
-        hdr.record_ns(tot.ttfb, (rows[:, 2] - rows[:, 1])[responded])
+        hdr.record_ns(tot.service, (done - rows[:, COL_SENT])[timed])
+        hdr.record_ns(tot.ttfb, (rows[:, COL_FIRST_BYTE] - rows[:, COL_SENT])[responded])
         values, counts = np.unique(codes, return_counts=True)
         errors = 0
         for code, n in zip(values.tolist(), counts.tolist()):
@@ -385,8 +391,8 @@ def _fold(ep: Endpoint, buf: array, check_errors: int, tot: EndpointInterval) ->
                 errors += n
         ei.requests = len(rows)
         ei.errors = errors
-        ei.bytes_sent = int(rows[:, 5].sum())
-        ei.bytes_received = int(rows[:, 6].sum())
+        ei.bytes_sent = int(rows[:, COL_BYTES_OUT].sum())
+        ei.bytes_received = int(rows[:, COL_BYTES_IN].sum())
     if check_errors:
         ei.errors += check_errors
         ei.errors_by_kind["check"] = check_errors

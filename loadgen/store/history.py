@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import UsageError
-from .store import Store, open_store
-from .store.url import DatabaseURL
+from ..errors import UsageError
+from . import Store, open_store
+from .url import DatabaseURL
 
 __all__ = [
     "with_store",
@@ -66,8 +66,8 @@ def get_run(url: DatabaseURL, ref: str) -> dict[str, Any]:
 def import_spool(url: DatabaseURL, path: Path) -> tuple[Any, dict[str, Any] | None]:
     """Replay a spool file; for a shard's journal that completes its run, also merge the run.
     Returns the replay's result and the merged run's summary (or None)."""
-    from .shards import merge_if_complete
-    from .store.spool import replay
+    from ..scaleout.shards import merge_if_complete
+    from .spool import replay
 
     async def go(store: Store) -> tuple[Any, dict[str, Any] | None]:
         res = await replay(path, store)
@@ -121,7 +121,7 @@ async def compute_comparison(store: Store, cand: dict[str, Any], baseline_versio
     """Compare a stored run with the last K completed runs of ``baseline_version`` (same
     scenario and test type). Returns the comparison, the candidate's and the baseline runs'
     stats, and the baseline runs' records. Reads only (``loadgen compare`` stores the result)."""
-    from .judgement.comparison import compare
+    from ..judgement.comparison import compare
 
     k = thresholds.baseline_runs
     if cand["status"] == "running":
@@ -142,7 +142,7 @@ async def compute_comparison(store: Store, cand: dict[str, Any], baseline_versio
 
 def regression_thresholds(thresholds: Any, baseline_runs: int | None) -> Any:
     """The comparison's thresholds (defaults without a file), with ``--baseline-runs`` applied."""
-    from .judgement.tolerances import Tolerances
+    from ..judgement.tolerances import Tolerances
 
     th = thresholds or Tolerances()
     return dataclasses.replace(th, baseline_runs=baseline_runs) if baseline_runs is not None else th
@@ -162,7 +162,7 @@ def run_comparison(
     """Compare a candidate run (or the latest run of a version) with the last K completed
     runs of the baseline version for the same scenario and test type; store and print
     the comparison; return it (:class:`loadgen.judgement.comparison.Comparison`)."""
-    from .judgement.render import render_comparison as render
+    from ..judgement.render import render_comparison as render
 
     async def go(store: Store) -> Any:
         cand = await _candidate(store, candidate, candidate_version)

@@ -1,7 +1,7 @@
 """The engine: runs users against a target in the open or the closed model.
 
 Open model: a scheduler callback walks the intended start times of
-:func:`loadgen.workload.arrival_times` and hands each arrival, at its time, to
+:func:`loadgen.engine.workload.arrival_times` and hands each arrival, at its time, to
 an idle user of a pool bounded by ``max_inflight``. An arrival that finds the
 pool busy is *dropped* and counted, never queued: a queue would delay it and
 the delay would vanish from the numbers. Users are coroutines that live for
@@ -15,7 +15,7 @@ Every second :meth:`Recorder.snapshot` closes an interval and the engine
 hands the snapshot to its sinks (the live display, later the store and the
 metrics endpoint).
 
-A run always ends: a stall monitor and a watchdog thread (:mod:`loadgen.stall`)
+A run always ends: a stall monitor and a watchdog thread (:mod:`loadgen.engine.stall`)
 stop it when the schedule, a signal or the deadline says so even while a
 scenario blocks the loop; users still busy when the graceful stop is over are
 cancelled (their requests are recorded as ``cutoff``) and those that ignore the
@@ -42,13 +42,13 @@ from time import perf_counter_ns
 from typing import Any
 
 from . import histogram as hdr
-from .config import RunConfig
-from .errors import EXIT_RUN
-from .http.client import Client, FixedRequest, Session
-from .http.limits import Limits
+from ..config import RunConfig
+from ..errors import EXIT_RUN
+from ..http.client import Client, FixedRequest, Session
+from ..http.limits import Limits
 from .recorder import IntervalSnapshot, Recorder
-from .scenario import Scenario, TaskSet
-from .sinks import IntervalSink
+from ..scenario import Scenario, TaskSet
+from ..sinks import IntervalSink
 from .stall import StallMonitor, StopRun, Watchdog
 from .workload import Phase, Shape, arrival_times, level_at, shape_of
 
@@ -789,7 +789,7 @@ class Engine:
                     intended = await fut
                     if intended < 0:
                         break
-                client._intended = intended
+                client.intend(intended)
                 if ts is None:
                     try:
                         await client.send_fixed(fixed)  # type: ignore[arg-type]
@@ -839,7 +839,7 @@ class Engine:
         snap.inflight = self.users if self.model == "closed" and self.scenario is None else self.inflight
         mid = (snap.start_s + snap.end_s) / 2
         snap.target_rate = level_at(self.shape.stages, mid) if self.model == "open" else None
-        lag_p99_ms = hdr.percentile_us(snap.lag, 99) / 1000 if snap.lag.total_count else 0.0
+        lag_p99_ms = hdr.percentile_ms(snap.lag, 99)
         # CPU over a sliver of an interval (the last one) says nothing.
         busy = snap.cpu_percent >= SATURATED_CPU_PERCENT and snap.duration_s >= 0.5 * _INTERVAL_S
         if self.model == "open":
@@ -907,7 +907,7 @@ class Engine:
             return
         n = acc["requests"]
         err = acc["errors"] / n if n else 0.0
-        p95 = hdr.percentile_us(acc["latency"], 95) / 1000 if n else 0.0
+        p95 = hdr.percentile_ms(acc["latency"], 95)
         reason = None
         if err > self.config.break_error_rate:
             reason = f"error rate {err:.1%} > {self.config.break_error_rate:.1%}"
@@ -934,7 +934,7 @@ class Engine:
         blocking = any(c.startswith(_CAUSE_BLOCKING) for c in self._stall_causes)
         if tot.saturated_intervals:
             lag = tot.lag
-            lag_p99 = hdr.percentile_us(lag, 99) / 1000 if lag.total_count else 0.0
+            lag_p99 = hdr.percentile_ms(lag, 99)
             if blocking:
                 advice = "a blocking call in the scenario held the loop (see below)"
             elif tot.dropped_iterations and lag_p99 <= SATURATED_LAG_MS:

@@ -1,6 +1,6 @@
 """A worker process of ``loadgen run --workers N``: one share of the load, on its own loop.
 
-Started by :mod:`loadgen.coordinator` as ``python -m loadgen.worker`` over the
+Started by :mod:`loadgen.scaleout.coordinator` as ``python -m loadgen.scaleout.worker`` over the
 child-process channel (:mod:`loadgen.scaleout.channel`); the conversation is
 in :mod:`loadgen.scaleout.messages`. The job arrives first; the worker answers
 ``Ready`` once its users are up, starts on "go", sends an ``Interval`` every
@@ -18,12 +18,12 @@ import os
 import sys
 import threading
 
-from .engine import Engine, RunResult
-from .errors import LoadgenError
-from .recorder import IntervalSnapshot
-from .scaleout.channel import ChildFailed, ParentLink
-from .scaleout.messages import Finished, Interval, Ready, WorkerJob
-from .scenario import load_scenario
+from ..engine.engine import Engine, RunResult
+from ..errors import LoadgenError
+from ..engine.recorder import IntervalSnapshot
+from .channel import ChildFailed, ParentLink
+from .messages import Finished, Interval, Ready, WorkerJob
+from ..scenario import load_scenario
 from .wire import part_to_json, snapshot_to_json
 
 __all__ = ["main"]

@@ -27,18 +27,18 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import histogram as hdr
-from .config import RunConfig
-from .engine import RunResult
-from .errors import EXIT_OK, RunError, UsageError
-from .recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
-from .store.records import endpoint_rows, run_end_row
+from ..engine import histogram as hdr
+from ..config import RunConfig
+from ..engine.engine import RunResult
+from ..errors import EXIT_OK, RunError, UsageError
+from ..engine.recorder import DEFAULT_MAX_NAMES, EndpointInterval, Recorder
+from ..store.records import endpoint_rows, run_end_row
 from .wire import add_part_extras, endpoint_from_json, hist_from_json, part_warnings
-from .workload import shape_of
+from ..engine.workload import shape_of
 
 if TYPE_CHECKING:
-    from .store import Store
-    from .summary import Json, RunSummary
+    from ..store import Store
+    from ..summary import Json, RunSummary
 
 __all__ = ["parse_shard", "wait_for_shards", "merge_parts", "merged_result", "claim_merge", "store_merged",
            "merge_if_complete"]
@@ -168,7 +168,7 @@ async def store_merged(store: Store, run_id: str, result: RunResult, summary: Ru
 async def merge_if_complete(store: Store, run_id: str) -> dict[str, Json] | None:
     """After ``loadgen import`` of a shard's spool: if that completed the set, merge the run
     (thresholds and comparisons are the last shard's job; run ``loadgen compare`` after)."""
-    from .summary import summarize
+    from ..summary import summarize
 
     run = await store.get_run(run_id)
     result = await claim_merge(store, run_id, RunConfig.from_json(run["config"]))
