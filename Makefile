@@ -25,11 +25,18 @@ demo: $(BIN)/.installed
 	$(BIN)/loadgen run scenarios/content.py --host http://127.0.0.1:$(DEMO_PORT)
 
 # What the tests start themselves when it is missing: Prometheus (Debian's package,
-# for promtool and a real scrape) and Chromium (headless, for the HTML report).
-# Installed only where we can (root + apt).
-SYSTEM_PACKAGES := prometheus chromium
+# for promtool and a real scrape), Chromium (headless, for the HTML report), and
+# for tests/test_image.py: podman (Debian's docker.io has no BuildKit for RUN
+# --mount), runc (crun cannot start containers under hybrid cgroups), debootstrap
+# (the stand-in base images), podman-compose and the dnsname CNI plugin (the
+# compose services find each other by name). Installed only where we can (root + apt);
+# a name counts as present when it is a command or an installed Debian package.
+SYSTEM_PACKAGES := prometheus chromium podman runc debootstrap podman-compose \
+	golang-github-containernetworking-plugin-dnsname
 system-deps:
-	@missing=""; for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	  command -v $$pkg >/dev/null 2>&1 || dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \

