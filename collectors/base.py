@@ -10,7 +10,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from loadgen.redact import scrub
-
 from loadgen.samples import QueueSample, ResourceSample
 
 __all__ = ["Sample", "Source", "SourceFailure"]

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from loadgen.collectors.base import Source
+from loadgen.collectors.queue_base import QueueSource
 from loadgen.collectors.queue_prometheus import PrometheusQueueSource
 from loadgen.collectors.queue_rabbitmq import RabbitMQQueueSource
 from loadgen.collectors.queue_redis import RedisQueueSource
 from loadgen.collectors.resources import ResourceSource, own_lineage
-from loadgen.collectors.spec import (
-    PrometheusQueueSpec,
-    QueueSpec,
-    RabbitMQQueueSpec,
-    RedisQueueSpec,
-    ServiceSpec,
-    generator_service,
-)
+from loadgen.collectors.spec import QueueSpec, ServiceSpec, generator_service
 
 __all__ = ["build_sources", "queue_source"]
+
+#: One source class per kind of queue spec (each names the spec it ``reads``).
+QUEUE_SOURCES: tuple[type[QueueSource[Any]], ...] = (
+    PrometheusQueueSource,
+    RedisQueueSource,
+    RabbitMQQueueSource,
+)
 
 
 def queue_source(spec: QueueSpec, *, timeout_s: float = 2.0) -> Source:
     """The source that reads ``spec``."""
-    if isinstance(spec, PrometheusQueueSpec):
-        return PrometheusQueueSource(spec, timeout_s=timeout_s)
-    if isinstance(spec, RedisQueueSpec):
-        return RedisQueueSource(spec, timeout_s=timeout_s)
-    if isinstance(spec, RabbitMQQueueSpec):
-        return RabbitMQQueueSource(spec, timeout_s=timeout_s)
+    for source in QUEUE_SOURCES:
+        if isinstance(spec, source.reads):
+            return source(spec, timeout_s=timeout_s)
     raise TypeError(f"not a queue spec: {spec!r}")
 
 

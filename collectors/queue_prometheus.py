@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import Unpack
 
-from loadgen.collectors.base import Sample, Source, SourceFailure
-from loadgen.collectors.httpget import http_get
+from loadgen.collectors.base import Sample, SourceFailure
 from loadgen.collectors.metric_map import MetricSelector
 from loadgen.collectors.prometheus_text import Exposition
+from loadgen.collectors.queue_base import HTTPQueueSource, Period, QueueOptions, per_second
 from loadgen.collectors.rates import CounterDelta
 from loadgen.collectors.spec import PrometheusQueueSpec
 
@@ -19,38 +18,27 @@ __all__ = ["PrometheusQueueSource"]
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 
-class PrometheusQueueSource(Source):
+class PrometheusQueueSource(HTTPQueueSource[PrometheusQueueSpec]):
     """Scrapes ``spec.url`` each sample; gauges are read as they are, counters as deltas over the period."""
 
-    def __init__(
-        self,
-        spec: PrometheusQueueSpec,
-        *,
-        timeout_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(f"queue:{spec.label}", secrets=[spec.password or ""])
-        self.spec = spec
-        self._timeout_s = timeout_s
-        self._clock = clock
-        self._what = f"the metrics endpoint {spec.display.split(':', 1)[1]} of queue {spec.label}"
-        self._last_mono: float | None = None
+    reads = PrometheusQueueSpec
+
+    def __init__(self, spec: PrometheusQueueSpec, **options: Unpack[QueueOptions]) -> None:
+        super().__init__(spec, **options)
+        self._period = Period()
         self._published = CounterDelta()
         self._consumed = CounterDelta()
         self._failed = CounterDelta()
         self._time_sum = CounterDelta()
         self._time_count = CounterDelta()
 
+    @property
+    def _what(self) -> str:
+        return f"the metrics endpoint {self.spec.display.split(':', 1)[1]} of queue {self.spec.label}"
+
     def _sample(self) -> list[Sample]:
-        body = http_get(
-            self.spec.url,
-            username=self.spec.username,
-            password=self.spec.password,
-            timeout_s=self._timeout_s,
-            accept=_ACCEPT,
-            what=self._what,
-        )
-        mono, ts = time.monotonic(), self._clock()
+        body = self._get(self.spec.url, _ACCEPT)
+        ts = self._clock()
         try:
             exposition = Exposition(body.decode("utf-8", errors="replace"))
         except (ValueError, TypeError, IndexError) as exc:
@@ -65,8 +53,7 @@ class PrometheusQueueSource(Source):
                 f"its own mapping (#length=...&published=...)?"
             )
 
-        elapsed = None if self._last_mono is None else mono - self._last_mono
-        self._last_mono = mono
+        elapsed = self._period.next()
         published = self._published.update(exposition.sum_of(metrics.published))
         consumed = self._consumed.update(exposition.sum_of(metrics.consumed))
         failed = self._failed.update(exposition.sum_of(metrics.failed))
@@ -77,8 +64,8 @@ class PrometheusQueueSource(Source):
                 source="prometheus",
                 length=exposition.sum_of(metrics.length),
                 processing_time_s=self._processing_time(exposition, metrics.processing_time),
-                published_per_s=_per_second(published, elapsed),
-                consumed_per_s=_per_second(consumed, elapsed),
+                published_per_s=per_second(published, elapsed),
+                consumed_per_s=per_second(consumed, elapsed),
                 error_rate=(failed / consumed) if failed is not None and consumed else None,
                 backlog_age_s=exposition.sum_of(metrics.backlog_age),
             )
@@ -101,9 +88,3 @@ class PrometheusQueueSource(Source):
     @staticmethod
     def _present(exposition: Exposition, selector: MetricSelector) -> bool:
         return any(selector.name + suffix in exposition for suffix in ("", "_count"))
-
-
-def _per_second(delta: float | None, elapsed: float | None) -> float | None:
-    if delta is None or not elapsed or elapsed <= 0:
-        return None
-    return delta / elapsed

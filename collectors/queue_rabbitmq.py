@@ -16,12 +16,12 @@ default): its cumulative counters only move once per interval, so deltas per
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from loadgen.collectors.base import Sample, Source, SourceFailure
-from loadgen.collectors.httpget import HTTPStatusFailure, http_get
+from loadgen.collectors.base import Sample, SourceFailure
+from loadgen.collectors.httpget import HTTPStatusFailure
+from loadgen.collectors.queue_base import HTTPQueueSource
 from loadgen.collectors.spec import RabbitMQQueueSpec
 
 from loadgen.samples import QueueSample
@@ -36,32 +36,18 @@ def _rate(stats: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-class RabbitMQQueueSource(Source):
+class RabbitMQQueueSource(HTTPQueueSource[RabbitMQQueueSpec]):
     """One ``GET`` of the queue per sample."""
 
-    def __init__(
-        self,
-        spec: RabbitMQQueueSpec,
-        *,
-        timeout_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(f"queue:{spec.label}", secrets=[spec.password or ""])
-        self.spec = spec
-        self._timeout_s = timeout_s
-        self._clock = clock
-        self._what = f"the RabbitMQ management API ({spec.display.split('=', 1)[1]})"
+    reads = RabbitMQQueueSpec
+
+    @property
+    def _what(self) -> str:
+        return f"the RabbitMQ management API ({self.spec.display.split('=', 1)[1]})"
 
     def _sample(self) -> list[Sample]:
         try:
-            body = http_get(
-                self.spec.queue_url,
-                username=self.spec.username,
-                password=self.spec.password,
-                timeout_s=self._timeout_s,
-                accept="application/json",
-                what=self._what,
-            )
+            body = self._get(self.spec.queue_url, "application/json")
         except HTTPStatusFailure as exc:
             if exc.status == 404:
                 raise SourceFailure(

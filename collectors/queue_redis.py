@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from loadgen.collectors.base import Sample, Source, SourceFailure
+from loadgen.collectors.base import Sample, SourceFailure
+from loadgen.collectors.queue_base import Period, QueueOptions, QueueSource, per_second
 from loadgen.collectors.rates import CounterDelta
 from loadgen.collectors.spec import RedisQueueSpec, redis_extra_missing
 
@@ -76,25 +75,18 @@ def _client(spec: RedisQueueSpec, timeout_s: float) -> Redis:
     )
 
 
-class RedisQueueSource(Source):
+class RedisQueueSource(QueueSource[RedisQueueSpec]):
     """Reads one list or stream over one connection (kept open, reopened after a failure)."""
 
-    def __init__(
-        self,
-        spec: RedisQueueSpec,
-        *,
-        timeout_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(f"queue:{spec.label}", secrets=[spec.password or ""])
-        self.spec = spec
-        self._clock = clock
-        self._timeout_s = timeout_s
-        self._redis = _client(spec, timeout_s)
+    reads = RedisQueueSpec
+
+    def __init__(self, spec: RedisQueueSpec, **options: Unpack[QueueOptions]) -> None:
+        super().__init__(spec, **options)
+        self._redis = _client(spec, self._timeout_s)
         self._loop = asyncio.new_event_loop()  # driven only by the thread that samples
         self._what = spec.display.split("=", 1)[1]
         self._where = f"{spec.host}:{spec.port}"
-        self._last_mono: float | None = None
+        self._period = Period()
         self._added = CounterDelta()
         self._read = CounterDelta()
         self._last_pending: int | None = None  # a gauge, not a counter: it falls as entries are acked
@@ -181,11 +173,8 @@ class RedisQueueSource(Source):
                 raise SourceFailure(
                     f"Redis stream {key!r} has no consumer group {group!r} (queue {self.spec.label})."
                 )
-        mono, ts = time.monotonic(), self._clock()
-        elapsed = None if self._last_mono is None else mono - self._last_mono
-        self._last_mono = mono
-        added = self._added.update(_int(info.get("entries-added")))
-        published = added / elapsed if added is not None and elapsed else None
+        ts, elapsed = self._clock(), self._period.next()
+        published = per_second(self._added.update(_int(info.get("entries-added"))), elapsed)
         if found is None:
             return QueueSample(
                 ts=ts,

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from loadgen.collectors.metric_map import FIELDS, PRESETS, QueueMetricMap, split_top_level
-from loadgen.redact import REDACTED, redact_text, split_credentials
 
 from loadgen.errors import UsageError
+from loadgen.redact import REDACTED, redact_text, split_credentials
 
 __all__ = [
     "GENERATOR_LABEL",
@@ -150,6 +150,7 @@ class RabbitMQQueueSpec:
 
 
 QueueSpec = PrometheusQueueSpec | RedisQueueSpec | RabbitMQQueueSpec
+_SpecT = TypeVar("_SpecT", ServiceSpec, QueueSpec)
 
 
 def generator_service(pid: int) -> ServiceSpec:
@@ -168,19 +169,11 @@ def parse_monitor(text: str) -> ServiceSpec:
 
 def parse_monitors(values: Iterable[str] | Mapping[str, str] | None) -> list[ServiceSpec]:
     """Several services (CLI strings, or a scenario's ``{"LABEL": "KIND:VALUE"}``); labels must be unique."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    if isinstance(values, Mapping):
-        specs = [
-            _service(_check_label(str(k), "--monitor"), _need_str(v, "--monitor", k))
-            for k, v in values.items()
-        ]
-    else:
-        specs = [parse_monitor(_need_str(v, "--monitor")) for v in values]
-    _unique([s.label for s in specs], "--monitor")
-    return specs
+    return _parse_many(values, "--monitor", parse_monitor, _monitor_entry)
+
+
+def _monitor_entry(label: str, value: object) -> ServiceSpec:
+    return _service(_check_label(label, "--monitor"), _need_str(value, "--monitor", label))
 
 
 def _service(label: str, value: str) -> ServiceSpec:
@@ -222,16 +215,7 @@ def parse_queue(text: str) -> QueueSpec:
 
 def parse_queues(values: Iterable[str] | Mapping[str, Any] | None) -> list[QueueSpec]:
     """Several queues (CLI strings, or a scenario's ``{"LABEL": SOURCE or {...}}``); labels must be unique."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    if isinstance(values, Mapping):
-        specs = [queue_from_option(str(k), v) for k, v in values.items()]
-    else:
-        specs = [parse_queue(_need_str(v, "--queue")) for v in values]
-    _unique([s.label for s in specs], "--queue")
-    return specs
+    return _parse_many(values, "--queue", parse_queue, queue_from_option)
 
 
 def queue_from_option(label: str, value: str | Mapping[str, Any]) -> QueueSpec:
@@ -384,6 +368,25 @@ def _rabbitmq(label: str, url: str) -> RabbitMQQueueSpec:
 
 
 # --- helpers ------------------------------------------------------------------
+
+
+def _parse_many(
+    values: Iterable[str] | Mapping[str, Any] | None,
+    option: str,
+    parse_text: Callable[[str], _SpecT],
+    parse_entry: Callable[[str, Any], _SpecT],
+) -> list[_SpecT]:
+    """Specs from CLI strings (``parse_text``) or a scenario's mapping of label to value (``parse_entry``)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    if isinstance(values, Mapping):
+        specs = [parse_entry(str(k), v) for k, v in values.items()]
+    else:
+        specs = [parse_text(_need_str(v, option)) for v in values]
+    _unique([s.label for s in specs], option)
+    return specs
 
 
 def _split_label(text: str, option: str, example: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from collector_helpers import SECRET, free_port, wait_for
 from loadgen.collectors import (
     PRESETS,
     BufferSink,
@@ -49,19 +50,17 @@ from loadgen.samples import ResourceSample
 
 pytestmark = pytest.mark.timeout(60)
 
-SECRET = "s3cr3t-Pa55"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
 
 # --- specs --------------------------------------------------------------------
+
+
+def _refusal(parse: Callable[[str], object], text: str) -> str:
+    """The UsageError ``parse(text)`` raises, checked to be one sentence."""
+    with pytest.raises(UsageError) as info:
+        parse(text)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith(".")
+    return message
 
 
 @pytest.mark.parametrize(
@@ -99,11 +98,7 @@ def test_monitor_specs_parse(text: str, expected: ServiceSpec) -> None:
     ],
 )
 def test_bad_monitor_specs_say_why_in_one_sentence(text: str, fragment: str) -> None:
-    with pytest.raises(UsageError) as info:
-        parse_monitor(text)
-    message = str(info.value)
-    assert fragment in message
-    assert "\n" not in message and message.endswith(".")
+    assert fragment in _refusal(parse_monitor, text)
 
 
 def test_monitor_labels_must_be_unique_and_mappings_work() -> None:
@@ -206,11 +201,7 @@ def test_queue_specs_from_scenario_mappings() -> None:
     ],
 )
 def test_bad_queue_specs_say_why_in_one_sentence(text: str, fragment: str) -> None:
-    with pytest.raises(UsageError) as info:
-        parse_queue(text)
-    message = str(info.value)
-    assert fragment in message
-    assert "\n" not in message and message.endswith(".")
+    assert fragment in _refusal(parse_queue, text)
 
 
 @pytest.mark.parametrize(
@@ -410,17 +401,9 @@ class BlockingSource(Source):
         return []
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_runner_survives_failing_sources_and_sinks() -> None:
     sources = build_sources(
-        queues=parse_queues([f"down=prometheus:http://user:{SECRET}@127.0.0.1:{_closed_port()}/metrics"]),
+        queues=parse_queues([f"down=prometheus:http://user:{SECRET}@127.0.0.1:{free_port()}/metrics"]),
         timeout_s=1.0,
     )
     buffer = BufferSink()
@@ -432,7 +415,7 @@ def test_runner_survives_failing_sources_and_sinks() -> None:
     runner = CollectorRunner(sources, [broken_sink, buffer, batches.append], interval_s=0.1)
     runner.start()
     try:
-        assert wait_for(lambda: len(batches) >= 3)
+        assert wait_for(lambda: len(batches) >= 3, timeout=10)
     finally:
         assert runner.stop() is True
     assert not runner.running
@@ -461,7 +444,7 @@ def test_runner_stop_is_bounded_when_a_source_hangs() -> None:
         assert time.monotonic() - began < 5.0  # bounded (0.3 s asked; generous for a busy machine)
     finally:
         stuck.release.set()
-    assert wait_for(lambda: not runner.running)
+    assert wait_for(lambda: not runner.running, timeout=10)
     with pytest.raises(RuntimeError):
         runner.start()
 
@@ -479,7 +462,7 @@ def test_process_runner_samples_in_a_child_process(burner: tuple[subprocess.Pope
     buffer = BufferSink()
     runner = ProcessCollectorRunner(
         parse_monitors([f"burner=cmd:{token}"]),
-        parse_queues([f"down=redis://:{SECRET}@127.0.0.1:{_closed_port()}/0/list/jobs"]),
+        parse_queues([f"down=redis://:{SECRET}@127.0.0.1:{free_port()}/0/list/jobs"]),
         [buffer],
         interval_s=0.2,
         timeout_s=1.0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from collector_helpers import SECRET, one_queue_sample, wait_for
 from loadgen.collectors import (
     MetricSelector,
     PrometheusQueueSource,
@@ -30,20 +30,7 @@ from loadgen.collectors.spec import PrometheusQueueSpec, RedisQueueSpec
 from redis import Redis as RedisConnection
 from redis.exceptions import RedisError
 
-from loadgen.samples import QueueSample
-
 pytestmark = pytest.mark.timeout(60)
-
-SECRET = "s3cr3t-Pa55"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 # --- the demo target's queue, through its /metrics ----------------------------
@@ -86,21 +73,16 @@ def _queue_source(base: str, **kwargs: Any) -> PrometheusQueueSource:
     return PrometheusQueueSource(spec, **kwargs)
 
 
-def _one(source: Any) -> QueueSample:
-    [sample] = source.sample()
-    assert isinstance(sample, QueueSample)
-    return sample
-
-
 def test_prometheus_collector_reads_the_demo_backlog(start_demo: Callable[..., Any]) -> None:
     # one worker, simple jobs of 0.05 s x 200 = 10 s: the backlog holds still while we look
     demo = start_demo(workers=1, processing_scale=200.0)
     token = _login(demo.url)
     _submit(demo.url, token, 6)
-    assert wait_for(lambda: _demo_metric(demo.url, "demo_queue_length") == 5)  # one is being processed
+    # one is being processed
+    assert wait_for(lambda: _demo_metric(demo.url, "demo_queue_length") == 5, timeout=15)
 
     source = _queue_source(demo.url)
-    first = _one(source)
+    first = one_queue_sample(source)
     assert first.queue == "content" and first.source == "prometheus"
     assert first.length == 5 == _demo_metric(demo.url, "demo_queue_length") == len(demo.state.jobs)
     assert first.backlog_age_s is not None and first.backlog_age_s > 0
@@ -108,7 +90,7 @@ def test_prometheus_collector_reads_the_demo_backlog(start_demo: Callable[..., A
     assert first.processing_time_s is None and first.error_rate is None
 
     _submit(demo.url, token, 3)
-    second = _one(source)
+    second = one_queue_sample(source)
     assert second.length == 8 == _demo_metric(demo.url, "demo_queue_length")
     assert second.published_per_s is not None and second.published_per_s > 0
     assert second.consumed_per_s == 0.0  # nothing finished yet
@@ -120,7 +102,7 @@ def test_prometheus_collector_rates_processing_time_and_errors(start_demo: Calla
     demo = start_demo(workers=4, processing_scale=0.2)  # simple jobs take 10 ms
     token = _login(demo.url)
     source = _queue_source(demo.url)
-    _one(source)  # the baseline
+    one_queue_sample(source)  # the baseline
     _submit(demo.url, token, 6, prompt="fine")
     _submit(demo.url, token, 2, prompt="!fail please")
 
@@ -131,8 +113,8 @@ def test_prometheus_collector_rates_processing_time_and_errors(start_demo: Calla
         failed = exposition.total(MetricSelector("demo_jobs_failed_total")) or 0.0
         return done + failed
 
-    assert wait_for(lambda: finished() == 8)
-    sample = _one(source)
+    assert wait_for(lambda: finished() == 8, timeout=15)
+    sample = one_queue_sample(source)
     assert sample.length == 0 and sample.backlog_age_s == 0
     assert sample.error_rate == pytest.approx(2 / 8)
     assert sample.consumed_per_s is not None and sample.consumed_per_s > 0
@@ -149,11 +131,13 @@ def test_prometheus_collector_selectors_with_labels(start_demo: Callable[..., An
     )
     assert isinstance(spec, PrometheusQueueSpec)
     source = PrometheusQueueSource(spec)
-    _one(source)
+    one_queue_sample(source)
     _submit(demo.url, token, 4)
     simple_done = MetricSelector("demo_jobs_processed_total", (("type", "simple"),))
-    assert wait_for(lambda: Exposition(_request("GET", f"{demo.url}/metrics")).total(simple_done) == 4)
-    sample = _one(source)
+    assert wait_for(
+        lambda: Exposition(_request("GET", f"{demo.url}/metrics")).total(simple_done) == 4, timeout=15
+    )
+    sample = one_queue_sample(source)
     assert sample.consumed_per_s is not None and sample.consumed_per_s > 0
     assert sample.processing_time_s is not None and sample.processing_time_s > 0
     assert sample.published_per_s is None  # not mapped
@@ -183,20 +167,26 @@ def test_prometheus_collector_failures_are_one_sentence_without_secrets(
 # --- Redis ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """LOADGEN_REDIS_URL, else redis://127.0.0.1:6379; skip (with the reason) when it does not answer PING."""
-    parts = urlsplit(os.environ.get("LOADGEN_REDIS_URL", "redis://127.0.0.1:6379"))
-    url = f"{parts.scheme}://{parts.netloc}"  # the tests add /DB/list/KEY themselves
-    connection = RedisConnection(
+def _connect(url: str, timeout_s: float | None = None) -> RedisConnection:
+    """A connection to db 0 of the Redis at ``url`` (``redis[s]://[user:password@]host[:port]``)."""
+    parts = urlsplit(url)
+    return RedisConnection(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         password=parts.password,
         username=parts.username or None,
         ssl=parts.scheme == "rediss",
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
     )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """LOADGEN_REDIS_URL, else redis://127.0.0.1:6379; skip (with the reason) when it does not answer PING."""
+    parts = urlsplit(os.environ.get("LOADGEN_REDIS_URL", "redis://127.0.0.1:6379"))
+    url = f"{parts.scheme}://{parts.netloc}"  # the tests add /DB/list/KEY themselves
+    connection = _connect(url, timeout_s=2.0)
     try:
         connection.execute_command("PING")
     except RedisError as exc:
@@ -209,14 +199,7 @@ def redis_url() -> str:
 @pytest.fixture
 def redis(redis_url: str) -> Iterator[tuple[RedisConnection, str]]:
     """A connection to db 0 and a unique key prefix; every key under it is deleted afterwards."""
-    parts = urlsplit(redis_url)
-    connection = RedisConnection(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 6379,
-        password=parts.password,
-        username=parts.username or None,
-        ssl=parts.scheme == "rediss",
-    )
+    connection = _connect(redis_url)
     prefix = f"loadgen-test:{uuid.uuid4().hex}"
     try:
         yield connection, prefix
@@ -236,13 +219,13 @@ def test_redis_list_backlog(redis_url: str, redis: tuple[RedisConnection, str]) 
     connection, prefix = redis
     key = f"{prefix}:jobs"
     source = _redis_source(redis_url, f"list/{key}")
-    assert _one(source).length == 0  # a missing list is an empty one
+    assert one_queue_sample(source).length == 0  # a missing list is an empty one
     connection.execute_command("RPUSH", key, *[f"job-{i}" for i in range(7)])
-    sample = _one(source)
+    sample = one_queue_sample(source)
     assert sample.source == "redis" and sample.length == 7 == connection.execute_command("LLEN", key)
     assert sample.published_per_s is None and sample.backlog_age_s is None
     connection.execute_command("LPOP", key)
-    assert _one(source).length == 6
+    assert one_queue_sample(source).length == 6
     source.close()
 
 
@@ -257,10 +240,10 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
     connection.execute_command("XGROUP", "CREATE", key, "g1", "0")
 
     plain = _redis_source(redis_url, f"stream/{key}")
-    assert _one(plain).length == 6
+    assert one_queue_sample(plain).length == 6
 
     source = _redis_source(redis_url, f"stream/{key}?group=g1")
-    first = _one(source)
+    first = one_queue_sample(source)
     assert first.length == 6  # the group's lag: nothing delivered yet
     assert (
         first.backlog_age_s is not None and 19.0 <= first.backlog_age_s < 120.0
@@ -272,7 +255,7 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
     connection.execute_command("XACK", key, "g1", ids[0])
     for _ in range(3):
         connection.execute_command("XADD", key, "*", "n", "new")
-    second = _one(source)
+    second = one_queue_sample(source)
     assert second.length == 7  # 4 old + 3 new not yet delivered
     assert second.published_per_s is not None and second.published_per_s > 0
     assert second.consumed_per_s is not None and second.consumed_per_s > 0  # one acknowledged
@@ -283,7 +266,7 @@ def test_redis_stream_group_backlog(redis_url: str, redis: tuple[RedisConnection
     # everything read and acknowledged: no backlog
     rest = connection.execute_command("XREADGROUP", "GROUP", "g1", "c1", "COUNT", 100, "STREAMS", key, ">")
     connection.execute_command("XACK", key, "g1", ids[1], *[e[0] for e in rest[0][1]])
-    done = _one(source)
+    done = one_queue_sample(source)
     assert done.length == 0 and done.backlog_age_s == 0.0
     source.close()
     plain.close()

@@ -22,41 +22,30 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from collector_helpers import SECRET, free_port, one_queue_sample, wait_for
 from loadgen.collectors import RabbitMQQueueSource, SourceFailure, parse_queue
-from loadgen.collectors.redact import split_credentials
 from loadgen.collectors.spec import RabbitMQQueueSpec
 
-from loadgen.samples import QueueSample
+from loadgen.redact import split_credentials
 
 pytestmark = pytest.mark.timeout(120)
 
-SECRET = "s3cr3t-Pa55"
 _DEBIAN_SERVER = Path(
     "/usr/lib/rabbitmq/bin/rabbitmq-server"
 )  # the real script; /usr/sbin's wrapper su's to rabbitmq
 _BOOT_TIMEOUT_S = 60.0
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 class Api:
@@ -82,12 +71,6 @@ class Api:
         except (OSError, ValueError):
             return False
         return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_script() -> Path | None:
@@ -125,7 +108,7 @@ def rabbitmq_api() -> Iterator[Api]:
 
 def _private_node(script: Path) -> Iterator[Api]:
     home = Path(tempfile.mkdtemp(prefix="loadgen-rabbitmq-"))
-    node_port, dist_port, api_port = _free_port(), _free_port(), _free_port()
+    node_port, dist_port, api_port = free_port(), free_port(), free_port()
     (home / "enabled_plugins").write_text("[rabbitmq_management].\n")
     (home / "rabbitmq.conf").write_text(
         f"listeners.tcp.local = 127.0.0.1:{node_port}\n"
@@ -195,12 +178,6 @@ def _source(api: Api, queue: str) -> RabbitMQQueueSource:
     return RabbitMQQueueSource(spec)
 
 
-def _one(source: RabbitMQQueueSource) -> QueueSample:
-    [sample] = source.sample()
-    assert isinstance(sample, QueueSample)
-    return sample
-
-
 def test_rabbitmq_collector_reads_a_real_queue(rabbitmq_api: Api, queue_name: str) -> None:
     published_at = int(time.time()) - 30
     for i in range(5):
@@ -223,14 +200,18 @@ def test_rabbitmq_collector_reads_a_real_queue(rabbitmq_api: Api, queue_name: st
     assert len(got) == 2
     source = _source(rabbitmq_api, queue_name)
     # the API's figures follow the broker's statistics interval (5 s by default): wait for them
-    assert wait_for(lambda: _one(source).length == 3)
-    sample = _one(source)
+    assert wait_for(lambda: one_queue_sample(source).length == 3, timeout=20, step=0.1)
+    sample = one_queue_sample(source)
     assert sample.queue == "mail" and sample.source == "rabbitmq"
     assert (
         sample.backlog_age_s is not None and 25.0 <= sample.backlog_age_s < 600.0
     )  # the messages' own timestamp
-    assert wait_for(lambda: None not in (_one(source).published_per_s, _one(source).consumed_per_s))
-    after = _one(source)
+    assert wait_for(
+        lambda: None not in (one_queue_sample(source).published_per_s, one_queue_sample(source).consumed_per_s),
+        timeout=20,
+        step=0.1,
+    )
+    after = one_queue_sample(source)
     assert after.published_per_s is not None and after.published_per_s >= 0
     assert after.consumed_per_s is not None and after.consumed_per_s >= 0
     assert after.error_rate is None or 0.0 <= after.error_rate <= 1.0
