@@ -22,7 +22,7 @@ from hdrh.histogram import HdrHistogram
 from loadgen.engine import histogram as hdr
 from loadgen.errors import UsageError
 from loadgen.judgement.comparison import Comparison
-from loadgen.judgement.comparison import Row as ComparisonRow
+from loadgen.judgement.comparison import ComparisonRow
 from loadgen.judgement.run_stats import RunStats
 from loadgen.judgement.tolerances import Tolerances
 from loadgen.store import Store

@@ -17,7 +17,7 @@ from rich.console import Console
 from loadgen.engine import histogram as hdr
 from loadgen.errors import EXIT_USAGE, UsageError
 from loadgen.judgement.binomial import quantile_bound_ranks, value_at_rank_us
-from loadgen.judgement.comparison import Comparison, Row, compare
+from loadgen.judgement.comparison import Comparison, ComparisonRow, compare
 from loadgen.judgement.render import render_comparison, verdict_line
 from loadgen.judgement.run_stats import EndpointStats, RunStats
 from loadgen.judgement.tolerances import Tolerances
@@ -98,7 +98,7 @@ def baseline_runs(seed: int = 0, k: int = 3, **kw: Any) -> list[RunStats]:
     return runs[::-1]
 
 
-def row(c: Comparison, metric: str, subject: str) -> Row:
+def row(c: Comparison, metric: str, subject: str) -> ComparisonRow:
     (r,) = [r for r in c.rows if r.metric == metric and r.subject == subject]
     return r
 

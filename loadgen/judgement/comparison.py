@@ -118,11 +118,11 @@ from .run_stats import EndpointStats, RunStats
 from .tolerances import Tolerances
 from .verdict import CPU, ERROR_RATE, MEMORY, QUEUE, RESPONSE_TIME, THROUGHPUT, ChangeKind, Guard, Metric, Verdict, judge
 
-__all__ = ["Row", "Comparison", "compare"]
+__all__ = ["ComparisonRow", "Comparison", "compare"]
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class ComparisonRow:
     """One metric of one subject (endpoint, service or queue)."""
 
     metric: str  #: response_time, error_rate, throughput, cpu_usage, memory_usage or queue_length
@@ -160,7 +160,7 @@ class Row:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Row:
+    def from_json(cls, doc: dict[str, Any]) -> ComparisonRow:
         """Inverse of :meth:`to_json`; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in doc.items() if k in names}
@@ -182,16 +182,16 @@ class Comparison:
     scenario: str | None
     test_type: str
     tolerances: Tolerances
-    rows: tuple[Row, ...]
+    rows: tuple[ComparisonRow, ...]
     noise_estimate: bool  #: False with a single baseline run (only the tolerances applied)
     notes: tuple[str, ...] = ()
 
     @property
-    def regressions(self) -> list[Row]:
+    def regressions(self) -> list[ComparisonRow]:
         return [r for r in self.rows if r.verdict == "regression"]
 
     @property
-    def improvements(self) -> list[Row]:
+    def improvements(self) -> list[ComparisonRow]:
         return [r for r in self.rows if r.verdict == "improvement"]
 
     @property
@@ -209,7 +209,7 @@ class Comparison:
             scenario=doc.get("scenario"),
             test_type=doc.get("test_type", "load"),
             tolerances=Tolerances.from_json(doc.get("thresholds")),
-            rows=tuple(Row.from_json(r) for r in doc.get("rows", [])),
+            rows=tuple(ComparisonRow.from_json(r) for r in doc.get("rows", [])),
             noise_estimate=bool(doc.get("noise_estimate", True)),
             notes=tuple(doc.get("notes") or ()),
         )
@@ -367,7 +367,7 @@ def _guard(j: _Judged, metric: Metric, subject: str, in_base: Sequence[RunStats]
     return error_guard(ep, [r.endpoints[subject] for r in in_base], j.tolerances.confidence)
 
 
-def _row(j: _Judged, metric: Metric, subject: str, get: Extract) -> Row:
+def _row(j: _Judged, metric: Metric, subject: str, get: Extract) -> ComparisonRow:
     """Judge one metric of one subject."""
     tolerance: float = getattr(j.tolerances, metric.name)
     in_base = [r for r in j.runs if _has(r, metric, subject)]
@@ -392,7 +392,7 @@ def _row(j: _Judged, metric: Metric, subject: str, get: Extract) -> Row:
     else:
         verdict, change, more = judge(metric, base_vals, cand, tolerance, j.noise, _guard(j, metric, subject, in_base))
         notes.extend(more)
-    return Row(
+    return ComparisonRow(
         metric=metric.name, label=j.label(metric), subject=subject, unit=metric.unit,
         baseline=med, baseline_min=min(base_vals, default=None), baseline_max=max(base_vals, default=None),
         baseline_values=base_vals, candidate=cand, change=change, change_kind=metric.kind,
@@ -409,11 +409,11 @@ def _subjects(keys: Iterable[str]) -> list[str]:
     return sorted(keys - {"total"}) + (["total"] if "total" in keys else [])
 
 
-def _rows(j: _Judged) -> list[Row]:
+def _rows(j: _Judged) -> list[ComparisonRow]:
     """Per endpoint latency, error rate and throughput; per service CPU and memory; per queue its length."""
     everyone = [j.candidate, *j.runs]
     latency = _latency(j.tolerances.percentile_value)
-    rows: list[Row] = []
+    rows: list[ComparisonRow] = []
     for ep in _subjects(k for r in everyone for k in r.endpoints):
         rows.append(_row(j, RESPONSE_TIME, ep, latency))
         rows.append(_row(j, ERROR_RATE, ep, _endpoint_value(_error_rate)))

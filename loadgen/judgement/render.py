@@ -18,7 +18,7 @@ from rich.table import Table
 from .verdict import METRICS
 
 if TYPE_CHECKING:  # the result types import this module for their verdict line
-    from .comparison import Comparison, Row
+    from .comparison import Comparison, ComparisonRow
     from .evaluation import CriterionResult
 
 __all__ = [
@@ -86,7 +86,7 @@ def _pct(x: float) -> str:
     return f"{p:+.0f} %" if abs(p) >= 10 else f"{p:+.1f} %"
 
 
-def change_text(row: Row) -> str:
+def change_text(row: ComparisonRow) -> str:
     """``+156 %``, ``+1.50 pp``, ``from 0`` or ``–``."""
     if row.change is None:
         return "–"
@@ -97,7 +97,7 @@ def change_text(row: Row) -> str:
     return _pct(row.change)
 
 
-def tolerance_text(row: Row) -> str:
+def tolerance_text(row: ComparisonRow) -> str:
     """The tolerance as the ``threshold`` column shows it: ``+20 %``, ``-20 %``, ``+1.00 pp``."""
     if row.change_kind == "absolute":
         return f"+{100 * row.threshold:.2f} pp"
@@ -105,24 +105,24 @@ def tolerance_text(row: Row) -> str:
     return f"{sign}{round(100 * row.threshold, 6):g} %"
 
 
-def baseline_range(row: Row) -> tuple[str, str] | None:
+def baseline_range(row: ComparisonRow) -> tuple[str, str] | None:
     """(lowest, highest) baseline cells when the baseline runs differ, else None."""
     if len(row.baseline_values) > 1 and row.baseline_min != row.baseline_max:
         return number(row.unit, row.baseline_min), number(row.unit, row.baseline_max)
     return None
 
 
-def verdict_word(row: Row) -> str:
+def verdict_word(row: ComparisonRow) -> str:
     """The verdict as the table shows it: a regression shouts."""
     return row.verdict.upper() if row.verdict == "regression" else row.verdict
 
 
-def is_headline(row: Row) -> bool:
+def is_headline(row: ComparisonRow) -> bool:
     """The run's total latency, error rate or throughput: shown in bold."""
     return row.subject == "total" and row.metric in METRICS[:3]
 
 
-def describe(row: Row) -> str:
+def describe(row: ComparisonRow) -> str:
     """``p95 of GET /x 12.1 ms → 31.0 ms (+156 %, threshold +20 %)`` (plain text)."""
     return (
         f"{row.label} of {row.subject} {value(row.unit, row.baseline)} → {value(row.unit, row.candidate)}"
@@ -154,7 +154,7 @@ _VERDICT_STYLE = {
 }
 
 
-def _table_row(row: Row) -> tuple[list[str], str | None]:
+def _table_row(row: ComparisonRow) -> tuple[list[str], str | None]:
     """The cells of one row, in rich markup, and the row's style."""
     base = number(row.unit, row.baseline)
     spread = baseline_range(row)
