@@ -19,6 +19,9 @@ from loadgen.scaleout.channel import ParentLink
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when collection stops
     link = ParentLink(stray="stderr")
+    from loadgen.diagnostics import forward_logging
+
+    forward_logging(link.send)  # log records reach the run's diagnostics, not the live display
     # Imported once fd 1 is redirected: whatever a library prints on import cannot break a frame.
     from loadgen.collectors.build import build_sources
     from loadgen.collectors.process_runner import CollectorJob, Round

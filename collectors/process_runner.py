@@ -12,13 +12,14 @@ The child is ``python -m loadgen.collectors.child``, over loadgen's one
 child-process channel (:mod:`loadgen.scaleout.channel`): it gets a
 :class:`CollectorJob`, sends a :class:`Round` per interval, and stops when its
 input closes, so it cannot outlive a killed parent. It runs in its own
-session, so Ctrl-C reaches only loadgen, which stops it.
+session, so Ctrl-C reaches only loadgen, which stops it. Its log records may come
+as :class:`~loadgen.diagnostics.Logged` messages: they are logged again here, where
+the run captures them.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -26,8 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from loadgen.collectors.base import Sample
-from loadgen.collectors.runner import ErrorLog, Sink, SourceError, deliver
+from loadgen.collectors.runner import RunnerBase, Sink, SourceError, deliver
 from loadgen.collectors.spec import QueueSpec, ServiceSpec
+from loadgen.diagnostics import Diagnostics, Logged, relog
 from loadgen.scaleout.channel import ChildProcess
 
 __all__ = ["CollectorJob", "ProcessCollectorRunner", "Round"]
@@ -55,7 +57,7 @@ class Round:
     errors: dict[str, SourceError]
 
 
-class ProcessCollectorRunner:
+class ProcessCollectorRunner(RunnerBase):
     """Same interface as CollectorRunner, built from specs; the sampling happens in a child process.
 
     ``sinks`` are called in this process, from the relay thread. ``stop()``
@@ -74,31 +76,24 @@ class ProcessCollectorRunner:
         timeout_s: float = 2.0,
         stop_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        diagnostics: Diagnostics | None = None,
     ) -> None:
-        if not (math.isfinite(interval_s) and interval_s > 0):
-            raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
+        super().__init__(sinks, interval_s=interval_s, stop_timeout_s=stop_timeout_s, clock=clock,
+                         diagnostics=diagnostics)
         self.services = tuple(services)
         self.queues = tuple(queues)
         self.include_generator = include_generator
-        self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.stop_timeout_s = stop_timeout_s
-        self._sinks: list[Sink] = list(sinks)
-        self._errors = ErrorLog(clock, interval_s)
         self._stopping = threading.Event()
         self._ended = threading.Event()  # the child's output has ended
         self._child: ChildProcess | None = None
-        self.rounds = 0  #: batches received from the child
 
-    def add_sink(self, sink: Sink) -> None:
-        if self._child is not None:
-            raise RuntimeError("add sinks before starting the collector runner")
-        self._sinks.append(sink)
+    @property
+    def _started(self) -> bool:
+        return self._child is not None
 
-    def start(self) -> None:
-        """Start the child and the relay thread (once)."""
-        if self._child is not None:
-            raise RuntimeError("the collector runner was already started")
+    def _begin(self) -> None:
+        """The child, and the relay thread that reads it."""
         self._child = ChildProcess(
             "loadgen.collectors.child",
             name="loadgen-collectors-relay",
@@ -133,19 +128,10 @@ class ProcessCollectorRunner:
         """The child's process id (None before start)."""
         return None if self._child is None else self._child.pid
 
-    @property
-    def errors(self) -> dict[str, SourceError]:
-        """A snapshot of every source (and sink) that failed at least once, by name."""
-        return self._errors.snapshot()
-
-    def __enter__(self) -> ProcessCollectorRunner:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _on_round(self, message: object) -> None:
+        if isinstance(message, Logged):
+            relog(message)
+            return
         if not isinstance(message, Round):
             self._errors.failed("collector:process", f"the collector process sent a {type(message).__name__}.")
             return

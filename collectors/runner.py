@@ -1,8 +1,9 @@
 """The collector thread: samples every source each interval and hands the batch to the sinks.
 
 Runs beside the load, off the hot path, in one daemon thread. A failing
-source (or sink) is logged once, counted, exposed in :attr:`CollectorRunner.errors`,
-and tried again next interval; it never stops the others.
+source (or sink) is logged once, counted, exposed in :attr:`CollectorRunner.errors`
+(and, in a run, reported to its :class:`~loadgen.diagnostics.Diagnostics`), and
+tried again next interval; it never stops the others.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import logging
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Self
 
 from loadgen.collectors.base import Sample, Source, SourceFailure
+from loadgen.diagnostics import Diagnostic, Diagnostics
 
-__all__ = ["BufferSink", "CollectorRunner", "ErrorLog", "Sink", "SourceError", "deliver"]
+__all__ = ["BufferSink", "CollectorRunner", "ErrorLog", "RunnerBase", "Sink", "SourceError", "deliver"]
 
 log = logging.getLogger("loadgen.collectors")
 
@@ -36,6 +40,10 @@ class SourceError:
     last_ts: float  #: wall clock of the latest failure
     last_message: str  #: the latest failure (often the same as ``message``)
     failing: bool  #: whether the latest attempt failed (False once it recovered)
+
+    def sentence(self) -> str:
+        """The failure as the run's summary warns of it."""
+        return f"collector {self.source} failed {self.count} time(s): {self.message}"
 
 
 class BufferSink:
@@ -64,13 +72,22 @@ class BufferSink:
 
 
 class ErrorLog:
-    """Thread-safe record of failing sources and sinks: the first failure is logged, repeats are counted."""
+    """Thread-safe record of failing sources and sinks: the first failure is logged, repeats are
+    counted; the table is kept as it stands in ``diagnostics`` (source ``collector``) when given."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, retry_s: float = 1.0) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, retry_s: float = 1.0,
+                 diagnostics: Diagnostics | None = None) -> None:
         self._clock = clock
         self._retry_s = retry_s
+        self._diagnostics = diagnostics
         self._lock = threading.Lock()
         self._errors: dict[str, SourceError] = {}
+
+    def _report(self) -> None:
+        """Under the lock, so the diagnostics never take an older table after a newer one."""
+        if self._diagnostics is not None:
+            self._diagnostics.replace(
+                "collector", {name: Diagnostic("collector", e.sentence()) for name, e in self._errors.items()})
 
     def snapshot(self) -> dict[str, SourceError]:
         with self._lock:
@@ -81,6 +98,7 @@ class ErrorLog:
         with self._lock:
             local = {k: v for k, v in self._errors.items() if keep(k)}
             self._errors = {**errors, **local}
+            self._report()
 
     def failed(self, name: str, message: str) -> None:
         now = self._clock()
@@ -92,6 +110,7 @@ class ErrorLog:
                 self._errors[name] = replace(
                     previous, count=previous.count + 1, last_ts=now, last_message=message, failing=True
                 )
+            self._report()
         if previous is None:
             log.warning(
                 "collector %s: %s (retrying every %.3g s; repeats are counted, not logged)",
@@ -121,7 +140,56 @@ def deliver(batch: list[Sample], sinks: Iterable[Sink], errors: ErrorLog) -> Non
             errors.failed(name, f"{name} failed: {type(exc).__name__}: {exc}")
 
 
-class CollectorRunner:
+class RunnerBase(ABC):
+    """What both collector runners (this thread's and the child process's) share: the
+    sampling interval, the sinks, the failures, and being a context manager."""
+
+    def __init__(self, sinks: Iterable[Sink], *, interval_s: float, stop_timeout_s: float,
+                 clock: Callable[[], float], diagnostics: Diagnostics | None) -> None:
+        if not (math.isfinite(interval_s) and interval_s > 0):
+            raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
+        self.interval_s = interval_s
+        self.stop_timeout_s = stop_timeout_s
+        self._sinks: list[Sink] = list(sinks)
+        self._errors = ErrorLog(clock, interval_s, diagnostics)
+        self.rounds = 0  #: sampling rounds done (or received)
+
+    @property
+    @abstractmethod
+    def _started(self) -> bool: ...
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> bool: ...
+
+    def start(self) -> None:
+        """Start sampling (once)."""
+        if self._started:
+            raise RuntimeError("the collector runner was already started")
+        self._begin()
+
+    def add_sink(self, sink: Sink) -> None:
+        """Add a sink; only before start()."""
+        if self._started:
+            raise RuntimeError("add sinks before starting the collector runner")
+        self._sinks.append(sink)
+
+    @property
+    def errors(self) -> dict[str, SourceError]:
+        """A snapshot of every source (and sink) that failed at least once, by name."""
+        return self._errors.snapshot()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CollectorRunner(RunnerBase):
     """Samples ``sources`` every ``interval_s`` seconds in a daemon thread and calls each sink with the batch.
 
     The first round runs at once (it primes the CPU baselines and counters;
@@ -142,33 +210,25 @@ class CollectorRunner:
         interval_s: float = 1.0,
         stop_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        diagnostics: Diagnostics | None = None,
     ) -> None:
-        if not (math.isfinite(interval_s) and interval_s > 0):
-            raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
+        super().__init__(sinks, interval_s=interval_s, stop_timeout_s=stop_timeout_s, clock=clock,
+                         diagnostics=diagnostics)
         self.sources: tuple[Source, ...] = tuple(sources)
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"collector source names must be unique, got {names}")
-        self.interval_s = interval_s
-        self.stop_timeout_s = stop_timeout_s
-        self._sinks: list[Sink] = list(sinks)
-        self._errors = ErrorLog(clock, interval_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.rounds = 0  #: sampling rounds completed
 
     # -- control ----------------------------------------------------------------
 
-    def add_sink(self, sink: Sink) -> None:
-        """Add a sink; only before start()."""
-        if self._thread is not None:
-            raise RuntimeError("add sinks before starting the collector runner")
-        self._sinks.append(sink)
+    @property
+    def _started(self) -> bool:
+        return self._thread is not None
 
-    def start(self) -> None:
-        """Start the sampling thread (once)."""
-        if self._thread is not None:
-            raise RuntimeError("the collector runner was already started")
+    def _begin(self) -> None:
+        """The sampling thread."""
         self._thread = threading.Thread(target=self._run, name="loadgen-collectors", daemon=True)
         self._thread.start()
 
@@ -189,18 +249,6 @@ class CollectorRunner:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def errors(self) -> dict[str, SourceError]:
-        """A snapshot of every source (and sink) that failed at least once, by name."""
-        return self._errors.snapshot()
-
-    def __enter__(self) -> CollectorRunner:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- sampling ---------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .config import RunConfig
+    from .diagnostics import WarningList
     from .engine.engine import AdHocRequest
     from .engine.recorder import IntervalSnapshot, Recorder
     from .scenario import Scenario
@@ -47,8 +48,9 @@ class RunView(Protocol):
         """The whole run so far (``recorder.totals``) and its name cap (``recorder.max_names``)."""
 
     @property
-    def warnings(self) -> list[str]:
-        """Where a sink warns: one line appended is one warning in the summary."""
+    def warnings(self) -> WarningList:
+        """The run's warnings so far; a sink warns by appending one line, which becomes one
+        warning in the summary (a view of the run's :class:`~loadgen.diagnostics.Diagnostics`)."""
 
     @property
     def stopping(self) -> bool:

@@ -32,3 +32,24 @@ def test_plain_lines_without_a_terminal(start_demo):
     lines = [ln for ln in out.splitlines() if "req/s" in ln]
     assert len(lines) >= 2
     assert "target 100/s" in lines[0] and "p95" in lines[0] and "dropped 0" in lines[0]
+
+
+def test_the_panel_counts_the_runs_problems_and_shows_the_latest():
+    from loadgen.diagnostics import Diagnostics
+    from loadgen.engine.recorder import Recorder
+
+    config = RunConfig(model="open", rate=10, run_time_s=5)
+    run = Engine(config, adhoc=AdHocRequest("http://127.0.0.1:9/"), handle_signals=False)
+    rec = Recorder()
+    rec.start(0)
+    diagnostics = Diagnostics()
+    console = Console(file=io.StringIO(), force_terminal=True, width=160)
+    display = LiveDisplay(console, config.duration_s, diagnostics=diagnostics)
+    with display:
+        display(rec.snapshot(1_000_000_000), run)
+        assert "problems" not in console.file.getvalue()  # type: ignore[attr-defined]  # none reported yet
+        diagnostics.set("store", "database", "the database is down")
+        diagnostics.warn("collector queue:q: cannot connect\nTraceback ...", "log")
+        display(rec.snapshot(2_000_000_000), run)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "2; latest: collector queue:q: cannot connect" in out and "Traceback" not in out

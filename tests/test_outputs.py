@@ -215,3 +215,21 @@ def test_abort_on_fail_records_the_stop_reason(tmp_path):
     assert "error_rate<1%" in doc["stop_reason"]
     q = loadgen("runs", "export", "latest", "--db", db)
     assert json.loads(q.stdout)["stop_reason"] == doc["stop_reason"]
+
+
+def test_a_failing_collector_is_one_summary_warning_and_its_secret_stays_out(demo_target, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    summary = tmp_path / "s.json"
+    p = loadgen("run", "--url", demo_target.url + "/health", "--rate", "20", "--run-time", "2s", "--db", "none",
+                "--queue", f"down=prometheus:http://u:{SECRET}@127.0.0.1:{port}/metrics",
+                "--summary-json", str(summary))
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads(summary.read_text())
+    (warning,) = [w for w in doc["warnings"] if w.startswith("collector ")]
+    assert warning.startswith("collector queue:down failed ") and " time(s): " in warning
+    assert SECRET not in p.stdout + p.stderr + summary.read_text()
+    assert f"warning: {warning}" in " ".join(p.stdout.split())  # the console reads the same words

@@ -43,6 +43,7 @@ from typing import Any
 
 from . import histogram as hdr
 from ..config import RunConfig
+from ..diagnostics import MEASUREMENT, Diagnostics, WarningList
 from ..errors import EXIT_RUN
 from ..http.client import Client, FixedRequest, Session
 from ..http.limits import Limits
@@ -176,11 +177,14 @@ class Engine:
         last_resort: bool | None = None,
         part: tuple[int, int] = (0, 1),
         start_gate: Callable[[], Awaitable[None]] | None = None,
+        diagnostics: Diagnostics | None = None,
     ) -> None:
         """``part=(i, n)`` runs share ``i`` of ``n`` of the load (worker processes and
         shards): every n-th arrival from the i-th, and the matching share of users, so
         the parts add up exactly to the whole. ``start_gate`` is awaited once users are
-        ready and before the clock starts: the parts of a run start together."""
+        ready and before the clock starts: the parts of a run start together.
+        ``diagnostics``: the run's, where the engine's warnings and the scenario's
+        exceptions go (the session's; an engine of its own without one)."""
         if (scenario is None) == (adhoc is None):
             raise ValueError("exactly one of scenario and adhoc")
         if not 0 <= part[0] < part[1]:
@@ -208,8 +212,8 @@ class Engine:
         self.users = 0  # live users
         self.inflight = 0  # users busy with an iteration
         self.users_max = 0
-        self.exceptions: dict[str, int] = {}
-        self.warnings: list[str] = []
+        self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+        self.warnings = WarningList(self.diagnostics)  # what sinks read and append to
         self.broke_at: dict[str, Any] | None = None
         self._seed = config.seed
         self._rng = random.Random(config.seed)
@@ -359,6 +363,7 @@ class Engine:
         self._emit(snap)
         self.session.close()
         schedule_ns = min(self._stop_ns, self._schedule_end_ns) - t0
+        self._warn_at_end()
         return RunResult(
             recorder=self.recorder,
             config=self.config,
@@ -370,8 +375,8 @@ class Engine:
             interrupted=self._interrupted,
             users_max=self.users_max,
             broke_at=self.broke_at,
-            exceptions=self.exceptions,
-            warnings=self._final_warnings(),
+            exceptions=self.diagnostics.counts("scenario"),
+            warnings=self.diagnostics.texts(*MEASUREMENT),
             stop_reason=self.stop_reason,
         )
 
@@ -500,13 +505,13 @@ class Engine:
             _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
             if not pending:
                 break
-        self.warnings.append(
+        self.diagnostics.warn(
             f"{busy} user(s) were still busy after the graceful stop "
             f"of {self.config.graceful_stop_s:g}s and were cancelled"
         )
         if pending:
             self._abandoned = len(pending)
-            self.warnings.append(
+            self.diagnostics.warn(
                 f"{len(pending)} user(s) ignored cancellation and were abandoned: a scenario that "
                 "catches asyncio.CancelledError (or BaseException) must raise it again"
             )
@@ -540,8 +545,7 @@ class Engine:
             for fr in traceback.extract_tb(exc.__traceback__):
                 if fr.filename == self._scenario_file:
                     where = f"{self.scenario.path}:{fr.lineno}: "
-        key = f"{where}{type(exc).__name__}: {exc}"
-        self.exceptions[key] = self.exceptions.get(key, 0) + 1
+        self.diagnostics.count("scenario", f"{where}{type(exc).__name__}: {exc}")
 
     def _failed(self, ts: TaskSet, fn: Any, exc: Exception) -> None:
         """An iteration ended in an exception: counted per task (only on failure)."""
@@ -861,7 +865,7 @@ class Engine:
             try:
                 sink(snap, self)
             except Exception as exc:  # a broken display must not end a run
-                self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
+                self.diagnostics.warn(f"a results sink failed: {type(exc).__name__}: {exc}", "sink")
                 self.sinks.remove(sink)
         if self._stopping and not stopping and self.stop_reason is None:
             self.stop_reason = "stopped by a results sink"
@@ -928,8 +932,9 @@ class Engine:
         self._phase_i += 1
         self._phase_acc = {}
 
-    def _final_warnings(self) -> list[str]:
-        w = list(self.warnings)
+    def _warn_at_end(self) -> None:
+        """What only the whole run shows: a saturated generator, a stalled loop, requests not sent."""
+        w = self.diagnostics
         tot = self.recorder.totals
         blocking = any(c.startswith(_CAUSE_BLOCKING) for c in self._stall_causes)
         if tot.saturated_intervals:
@@ -944,7 +949,7 @@ class Engine:
                           "rate needs; raise --max-inflight")
             else:
                 advice = "add --workers or machines"
-            w.append(
+            w.warn(
                 f"the generator itself was the bottleneck in {tot.saturated_intervals} of "
                 f"{tot.intervals} interval(s) (dropped iterations {tot.dropped_iterations}, "
                 f"dispatch lag p99 {lag_p99:.1f} ms, or its CPU at {SATURATED_CPU_PERCENT:.0f} % "
@@ -970,12 +975,11 @@ class Engine:
                     advice = "name requests so fewer endpoint rows are kept (name=, --max-names), or add --workers"
                 else:
                     advice = "add --workers or machines"
-                w.append(
+                w.warn(
                     f"the event loop stalled (up to {worst:.0f} ms) in {n} of {tot.intervals} interval(s), "
                     f"likely cause {cause}: latencies then include the generator's own delay; {advice}"
                 )
         errors = getattr(self.session, "request_errors", None) or {}
         for msg, n in errors.items():
-            w.append(f"{n} request(s) were not sent: {msg}")
-        return w
+            w.warn(f"{n} request(s) were not sent: {msg}")
 

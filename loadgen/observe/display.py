@@ -4,6 +4,9 @@ rich's ``Live`` normally refreshes from a thread of its own; here it is
 refreshed by hand from the interval callback, so nothing but the event loop
 runs in the generator's process and the GIL is never contended on the hot
 path. Without a terminal, a plain line every few seconds is printed instead.
+
+The panel also counts the run's problems so far (its diagnostics): log records
+wait until the display is gone, so this is where a failing collector shows live.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from ..diagnostics import Diagnostics
 from ..engine import histogram as hdr
 from ..engine.recorder import IntervalSnapshot
 from ..sinks import RunView
@@ -22,14 +26,17 @@ from ..sinks import RunView
 __all__ = ["LiveDisplay"]
 
 _WINDOW = 10  # intervals in the sliding p95
+_LATEST_CHARS = 100  # of the latest problem: the panel is a glance, the summary has them all
 
 
 class LiveDisplay:
     """A sink for interval snapshots that shows how the run is going."""
 
-    def __init__(self, console: Console, duration_s: float, *, plain_every_s: float = 5.0) -> None:
+    def __init__(self, console: Console, duration_s: float, *, plain_every_s: float = 5.0,
+                 diagnostics: Diagnostics | None = None) -> None:
         self.console = console
         self.duration_s = duration_s
+        self.diagnostics = diagnostics
         self._window: collections.deque[IntervalSnapshot] = collections.deque(maxlen=_WINDOW)
         self._live: Live | None = None
         self._plain_every = plain_every_s
@@ -101,4 +108,17 @@ class LiveDisplay:
         if snap.stalled:
             cause = f" ({escape(snap.stall_cause)})" if snap.stall_cause else ""
             t.add_row("[red]stall[/red]", f"[red]the event loop stalled: numbers are suspect{cause}[/red]")
+        problems = self._problems()
+        if problems:
+            t.add_row("[yellow]problems[/yellow]", problems)
         return t
+
+    def _problems(self) -> str | None:
+        """How many problems the run has reported so far, and the latest one."""
+        d = self.diagnostics
+        latest = d.latest if d is not None else None
+        if d is None or latest is None:
+            return None
+        text = latest.text.partition("\n")[0]  # a log record's traceback stays for the end
+        text = text if len(text) <= _LATEST_CHARS else text[:_LATEST_CHARS - 1] + "…"
+        return f"{len(d):,}; latest: {escape(text)}"

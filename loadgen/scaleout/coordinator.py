@@ -22,6 +22,7 @@ import time
 from types import FrameType
 
 from ..config import RunConfig
+from ..diagnostics import MEASUREMENT, Diagnostics, Logged, WarningList, relog
 from ..engine.engine import AdHocRequest, RunResult
 from ..errors import RunError
 from ..engine.recorder import IntervalSnapshot, Recorder
@@ -79,7 +80,8 @@ class Coordinator:
     """Runs one test in N worker processes; ``run()`` returns the merged RunResult.
 
     It stands in for the Engine towards the sinks (``recorder``, ``stop()``,
-    ``stopping``, ``warnings``, ``model``, ``config``).
+    ``stopping``, ``warnings``, ``model``, ``config``). Its warnings, the workers'
+    and their scenario exceptions go to ``diagnostics`` (the session's), as the engine's do.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Coordinator:
         sinks: list[IntervalSink] | None = None,
         on_worker_failure: str = "continue",
         handle_signals: bool = True,
+        diagnostics: Diagnostics | None = None,
     ) -> None:
         self.config = config
         self.scenario = scenario
@@ -104,7 +107,8 @@ class Coordinator:
         self.handle_signals = handle_signals
         # Each worker caps its names; the cap applies again to their union.
         self.recorder = Recorder(max_names=config.max_names)
-        self.warnings: list[str] = []
+        self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+        self.warnings = WarningList(self.diagnostics)  # what sinks read and append to
         self.model = config.model
         self.shape: Shape = shape_of(config)  # the whole run's, for target rates and the summary
         self._stopping = False
@@ -154,12 +158,10 @@ class Coordinator:
         code = w.child.wait()
         msg = f"{self._share(w)} died (exit code {code}) after {w.last_index + 1} interval(s); "
         if self.on_worker_failure == "stop" and not self._stopping:
-            msg += "the run was stopped (--on-worker-failure stop)"
-            self.warnings.append(msg)
+            self.diagnostics.warn(msg + "the run was stopped (--on-worker-failure stop)", "workers")
             self.stop()
         else:
-            msg += "the run went on without its share"
-            self.warnings.append(msg)
+            self.diagnostics.warn(msg + "the run went on without its share", "workers")
 
     def _handle(self, i: int, msg: object | None) -> None:
         w = self._workers[i]
@@ -176,6 +178,8 @@ class Coordinator:
             w.part = msg.part
         elif isinstance(msg, ChildFailed):
             self._failed = msg
+        elif isinstance(msg, Logged):
+            relog(msg)
 
     def _flush(self, final: bool = False) -> None:
         """Emit every interval that each live worker has sent (all of them at the end)."""
@@ -212,7 +216,7 @@ class Coordinator:
             try:
                 sink(snap, self)
             except Exception as exc:  # noqa: BLE001 - a broken sink must not end a run
-                self.warnings.append(f"a results sink failed: {type(exc).__name__}: {exc}")
+                self.diagnostics.warn(f"a results sink failed: {type(exc).__name__}: {exc}", "sink")
                 self.sinks.remove(sink)
 
     def run(self) -> RunResult:
@@ -283,13 +287,15 @@ class Coordinator:
     def _result(self, started_at: float) -> RunResult:
         tot = self.recorder.totals
         parts = [w.part for w in self._workers if w.part is not None]
-        exceptions: dict[str, int] = {}
-        warnings = self.warnings + [w for w in part_warnings(parts, "workers") if w not in self.warnings]
+        said = self.diagnostics.texts(*MEASUREMENT)
+        for w in part_warnings(parts, "workers"):
+            if w not in said:
+                self.diagnostics.warn(w, "workers")
         users_max = 0
         for p in parts:
             add_part_extras(self.recorder, p)
             for k, v in p["exceptions"].items():
-                exceptions[k] = exceptions.get(k, 0) + v
+                self.diagnostics.count("scenario", k, v)
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
@@ -306,6 +312,6 @@ class Coordinator:
             interrupted=interrupted,
             users_max=users_max,
             broke_at=next((p["broke_at"] for p in parts if p["broke_at"]), None),
-            exceptions=exceptions,
-            warnings=warnings,
+            exceptions=self.diagnostics.counts("scenario"),
+            warnings=self.diagnostics.texts(*MEASUREMENT),
         )

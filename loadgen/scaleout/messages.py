@@ -3,7 +3,8 @@
 The coordinator sends a :class:`WorkerJob`, then commands: ``"go"`` once every
 worker is ready, ``"stop"`` (graceful) or ``"kill"`` (at once). A worker answers
 :class:`Ready` once its users are up, an :class:`Interval` every second, and a
-:class:`Finished` at the end, or a :class:`~loadgen.scaleout.channel.ChildFailed`.
+:class:`Finished` at the end, or a :class:`~loadgen.scaleout.channel.ChildFailed`; each of
+its log records comes as a :class:`~loadgen.diagnostics.Logged`, logged again in the run.
 Snapshots and parts travel in :mod:`loadgen.scaleout.wire`'s form, the one shards store too.
 """
 

@@ -8,7 +8,9 @@ second and ``Finished`` at the end. "stop" stops it gracefully, "kill" at once;
 the channel closing (the coordinator is stopping it, or died) stops it too. A
 LoadgenError goes back as ``ChildFailed``: before "go" the coordinator raises
 it again, of the same class; later the worker is reported dead with its share.
-What a scenario prints is discarded, as it always was with workers.
+What a scenario prints is discarded, as it always was with workers; log records
+go to the coordinator (:func:`~loadgen.diagnostics.forward_logging`), whose run
+captures them, so none prints across its live display.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import sys
 import threading
 
+from ..diagnostics import forward_logging
 from ..engine.engine import Engine, RunResult
 from ..errors import LoadgenError
 from ..engine.recorder import IntervalSnapshot
@@ -91,6 +94,7 @@ def _run(job: WorkerJob, commands: _Commands) -> RunResult:
 
 def main() -> int:
     link = ParentLink(stray="discard")
+    forward_logging(link.send)
     job = link.job(WorkerJob)
     if job is None:
         return 0

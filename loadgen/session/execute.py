@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from ..config import RunConfig
+from ..diagnostics import Diagnostics, capture_logging
 from ..engine.engine import AdHocRequest
 from ..scenario import Scenario
 from ..sinks import IntervalSink
@@ -37,10 +38,11 @@ def execute(
 
     ``target`` is the URL as shown and stored: any password in it is masked here,
     the one way in to every output (terminal, summary, store, /metrics, messages).
+    Logging is configured here, once for the run: every record goes to its diagnostics.
     """
     spec = RunSpec(config, scenario, adhoc, redact(target) if target else target, summary_json, quiet)
     run_id = store.run_id or new_run_id()
-    with open_exporter(spec, observe, run_id, console) as exporter:
+    with capture_logging(Diagnostics()) as logs, open_exporter(spec, observe, run_id, console) as exporter:
         session = RunSession(spec, store=store, gate=gate, observe=observe, console=console, run_id=run_id,
-                             exporter=exporter, sinks=list(sinks or []))
+                             exporter=exporter, sinks=list(sinks or []), logs=logs)
         return session.run()

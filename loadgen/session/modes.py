@@ -16,6 +16,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
+from ..diagnostics import Diagnostics
 from ..engine.engine import Engine, RunResult
 from ..errors import RunError
 from ..sinks import IntervalSink
@@ -73,14 +74,17 @@ class SingleProcess:
 
     replace_run = True
 
-    def __init__(self, store: StoreOptions, observe: ObserveOptions, run_id: str, console: Console) -> None:
+    def __init__(self, store: StoreOptions, observe: ObserveOptions, run_id: str, console: Console,
+                 diagnostics: Diagnostics) -> None:
         self.store, self.observe, self.run_id, self.console = store, observe, run_id, console
+        self.diagnostics = diagnostics  # where the engine (or the coordinator) reports
 
     def check_writer(self, writer: RunWriter) -> None:
         """Without the database the run goes on, spooled."""
 
     def engine(self, spec: RunSpec, sinks: list[IntervalSink], writer: RunWriter | None) -> Measurer:
-        return Engine(spec.config, scenario=spec.scenario, adhoc=spec.adhoc, sinks=sinks)
+        return Engine(spec.config, scenario=spec.scenario, adhoc=spec.adhoc, sinks=sinks,
+                      diagnostics=self.diagnostics)
 
     def conclude(self, result: RunResult, writer: RunWriter | None, db: StoreSession | None) -> Concluded:
         return Concluded(result)
@@ -114,7 +118,8 @@ class Workers(SingleProcess):
 
         return Coordinator(spec.config, workers=self.observe.workers, scenario=spec.scenario,
                            scenario_path=spec.scenario_path, adhoc=spec.adhoc, sinks=sinks,
-                           on_worker_failure=self.observe.on_worker_failure)
+                           on_worker_failure=self.observe.on_worker_failure,
+                           diagnostics=self.diagnostics)
 
 
 class Shard(SingleProcess):
@@ -145,7 +150,7 @@ class Shard(SingleProcess):
                                               host=socket.gethostname(), timeout_s=store.shard_wait_s))
 
         return Engine(spec.config, scenario=spec.scenario, adhoc=spec.adhoc, sinks=sinks,
-                      part=(store.shard, store.shards), start_gate=barrier)
+                      part=(store.shard, store.shards), start_gate=barrier, diagnostics=self.diagnostics)
 
     def conclude(self, result: RunResult, writer: RunWriter | None, db: StoreSession | None) -> Concluded:
         """Leave this shard's part; the last shard to do so merges every part into the run."""
@@ -181,10 +186,8 @@ class Shard(SingleProcess):
         return Persisted(stored=True)
 
 
-def mode_for(store: StoreOptions, observe: ObserveOptions, run_id: str, console: Console) -> Mode:
+def mode_for(store: StoreOptions, observe: ObserveOptions, run_id: str, console: Console,
+             diagnostics: Diagnostics) -> Mode:
     """The mode the options ask for (the CLI refuses workers and shards together)."""
-    if observe.workers > 1:
-        return Workers(store, observe, run_id, console)
-    if store.shards > 1:
-        return Shard(store, observe, run_id, console)
-    return SingleProcess(store, observe, run_id, console)
+    kind = Workers if observe.workers > 1 else Shard if store.shards > 1 else SingleProcess
+    return kind(store, observe, run_id, console, diagnostics)

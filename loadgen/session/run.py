@@ -4,18 +4,22 @@ open sinks → measure → conclude (the mode: a shard merges here) → summaris
 judge → report to the console → write the summary file → persist → gate on the
 baseline → record the outcome. The mode (:mod:`.modes`) supplies the engine, the
 conclusion and the persistence; the steps never ask which mode it is. The store is
-opened once for every step after the measurement (:class:`StoreSession`).
+opened once for every step after the measurement (:class:`StoreSession`). Non-fatal
+problems go to the run's one :class:`~loadgen.diagnostics.Diagnostics`, which the
+steps read; log records are held back while the live display is up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from ..diagnostics import LogCapture
 from ..engine.engine import RunResult
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
 from ..sinks import IntervalSink
@@ -30,6 +34,7 @@ from .verdict import Verdict, judge
 
 if TYPE_CHECKING:
     from ..judgement.comparison import Comparison
+    from ..observe.display import LiveDisplay
     from ..observe.exporter import MetricsExporter
     from ..store import Store
 
@@ -48,10 +53,12 @@ class RunSession:
     """One run, its steps in order (see the module docstring)."""
 
     def __init__(self, spec: RunSpec, *, store: StoreOptions, gate: GateOptions, observe: ObserveOptions,
-                 console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[IntervalSink]) -> None:
+                 console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[IntervalSink],
+                 logs: LogCapture) -> None:
         self.spec, self.store, self.gate, self.observe = spec, store, gate, observe
         self.console, self.run_id, self.exporter, self.extra_sinks = console, run_id, exporter, sinks
-        self.mode = mode_for(store, observe, run_id, console)
+        self.logs, self.diagnostics = logs, logs.diagnostics
+        self.mode = mode_for(store, observe, run_id, console, self.diagnostics)
         self.file = SummaryFile(spec.summary_json)
         self.db: StoreSession | None = None
 
@@ -61,8 +68,9 @@ class RunSession:
         db = StoreSession(self.store.db, migrate=False) if self.store.db is not None else None
         with db if db is not None else contextlib.nullcontext():
             self.db = db
-            writer = open_writer(self.spec, self.store, self.run_id, self.mode, self.console)
-            sinks = open_sinks(self.spec, self.gate, self.extra_sinks, self.exporter, writer, self.console)
+            writer = open_writer(self.spec, self.store, self.run_id, self.mode, self.console, self.diagnostics)
+            sinks = open_sinks(self.spec, self.gate, self.extra_sinks, self.exporter, writer, self.console,
+                               self.diagnostics)
             result, seen = self._measure(sinks)
             concluded = self.mode.conclude(result, writer, db)
             if not concluded.whole:
@@ -79,9 +87,9 @@ class RunSession:
 
     def _measure(self, sinks: Sinks) -> tuple[RunResult, Observation]:
         engine = self.mode.engine(self.spec, sinks.all, sinks.writer)
-        seen = observe(self.observe, sinks.writer, self.exporter)
+        seen = observe(self.observe, sinks.writer, self.exporter, self.diagnostics)
         try:
-            with sinks.display if sinks.display is not None else contextlib.nullcontext():
+            with self._shown(sinks.display):
                 result = engine.run()
         finally:
             if seen.runner is not None:
@@ -89,6 +97,15 @@ class RunSession:
         if self.exporter is not None:
             self.exporter.finish()
         return result, seen
+
+    @contextlib.contextmanager
+    def _shown(self, display: LiveDisplay | None) -> Iterator[None]:
+        """The live display up; log records printed across it would break it, so they wait."""
+        if display is None:
+            yield
+            return
+        with self.logs.held(), display:
+            yield
 
     def _summary(self, result: RunResult) -> RunSummary:
         return summarize(result, scenario=self.spec.scenario_path, host=self.spec.target)
@@ -106,8 +123,8 @@ class RunSession:
         summary = dataclasses.replace(self._summary(concluded.result), run_id=self.run_id, shards=concluded.shards)
         if seen.runner is not None:
             summary = dataclasses.replace(summary, **summarize_samples(seen.samples))
-            for name, err in seen.runner.errors.items():
-                summary = summary.warned(f"collector {name} failed {err.count} time(s): {err.message}")
+        for warning in self.diagnostics.texts("collector"):
+            summary = summary.warned(warning)
         verdict = judge(summary, concluded.result, self.gate, sinks.abort)
         return verdict.summary, verdict
 

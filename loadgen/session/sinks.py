@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 
+from ..diagnostics import Diagnostics
 from ..errors import RunError
 from ..samples import QueueSample, ResourceSample
 from ..sinks import IntervalSink
@@ -82,32 +83,33 @@ def open_exporter(spec: RunSpec, observe: ObserveOptions, run_id: str,
         exporter.stop()
 
 
-def open_writer(spec: RunSpec, store: StoreOptions, run_id: str, mode: WriterNeeds,
-                console: Console) -> RunWriter | None:
+def open_writer(spec: RunSpec, store: StoreOptions, run_id: str, mode: WriterNeeds, console: Console,
+                diagnostics: Diagnostics) -> RunWriter | None:
     """The store's writer, started (the run's record is written); None with ``--db none``.
     Without both the database and the spool the run is not started: it would be lost."""
     if store.db is None:
         return None
     writer = RunWriter(store.db, run_row(spec, store, run_id), spool_dir=store.spool_dir, shard=store.shard,
-                       replace_run=mode.replace_run)
+                       replace_run=mode.replace_run, diagnostics=diagnostics)
     writer.start()
     mode.check_writer(writer)
-    if writer.db_error and writer.spool_error:
-        raise RunError(f"{writer.db_error}, and {writer.spool_error}: the run would be lost, so it is not started")
-    if writer.db_error:
-        say(console, f"[yellow]warning:[/yellow] {escape(writer.db_error)}; the run goes on and is spooled to "
+    db, spool = diagnostics.about("store", "database"), diagnostics.about("store", "spool")
+    if db is not None and spool is not None:
+        raise RunError(f"{db.text}, and {spool.text}: the run would be lost, so it is not started")
+    if db is not None:
+        say(console, f"[yellow]warning:[/yellow] {escape(db.text)}; the run goes on and is spooled to "
                      f"{escape(str(writer.spool_path))}")
-    elif writer.spool_error:
-        say(console, f"[yellow]warning:[/yellow] {escape(writer.spool_error)}; writing to the database only")
+    elif spool is not None:
+        say(console, f"[yellow]warning:[/yellow] {escape(spool.text)}; writing to the database only")
     return writer
 
 
 def open_sinks(spec: RunSpec, gate: GateOptions, extra: list[IntervalSink], exporter: MetricsExporter | None,
-               writer: RunWriter | None, console: Console) -> Sinks:
+               writer: RunWriter | None, console: Console, diagnostics: Diagnostics) -> Sinks:
     """The sinks around the writer: the caller's, ``/metrics``, the display, abort-on-fail."""
     from ..observe.display import LiveDisplay
 
-    display = None if spec.quiet else LiveDisplay(console, spec.config.duration_s)
+    display = None if spec.quiet else LiveDisplay(console, spec.config.duration_s, diagnostics=diagnostics)
     abort = None
     if gate.thresholds and gate.abort_on_fail:
         from ..judgement.abort_on_fail import AbortOnFail
@@ -117,7 +119,8 @@ def open_sinks(spec: RunSpec, gate: GateOptions, extra: list[IntervalSink], expo
     return Sinks(all=[s for s in ordered if s is not None], writer=writer, display=display, abort=abort)
 
 
-def observe(options: ObserveOptions, writer: RunWriter | None, exporter: MetricsExporter | None) -> Observation:
+def observe(options: ObserveOptions, writer: RunWriter | None, exporter: MetricsExporter | None,
+            diagnostics: Diagnostics) -> Observation:
     """The collectors, started (or nothing to observe)."""
     seen = Observation()
     if not (options.services or options.queues):
@@ -128,7 +131,7 @@ def observe(options: ObserveOptions, writer: RunWriter | None, exporter: Metrics
     # contend for this process's GIL with the engine, and come late exactly when the
     # generator is busiest.
     seen.runner = ProcessCollectorRunner(options.services, options.queues, [seen.samples.extend],
-                                         interval_s=options.collect_interval_s)
+                                         interval_s=options.collect_interval_s, diagnostics=diagnostics)
     if writer is not None:
         seen.runner.add_sink(writer.add_samples)
     if exporter is not None:

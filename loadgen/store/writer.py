@@ -11,7 +11,9 @@ in the journal).
 If the database cannot be reached at the start, fails mid-run, or at the
 end, the run goes on; at the end the writer tries the database once more
 (replaying the journal), and otherwise leaves the journal for
-``loadgen import``.
+``loadgen import``. Such problems go to the run's diagnostics (source ``store``),
+which the session reads; :attr:`RunWriter.db_error` and :attr:`RunWriter.spool_error`
+read them back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..diagnostics import Diagnostics
 from ..engine.recorder import IntervalSnapshot
 from ..samples import QueueSample, ResourceSample
 from . import open_store
@@ -58,6 +61,7 @@ class RunWriter:
         shard: int = 0,
         connect_timeout_s: float = 10.0,
         replace_run: bool = True,
+        diagnostics: Diagnostics | None = None,
     ) -> None:
         self.url = url
         self.run = run
@@ -66,8 +70,7 @@ class RunWriter:
         self.spool_dir = spool_dir
         self.connect_timeout_s = connect_timeout_s
         self.replace_run = replace_run  # False for shards: the first shard's run record stands
-        self.db_error: str | None = None
-        self.spool_error: str | None = None
+        self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self._store: Store | None = None
         self._spool: Spool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,6 +80,20 @@ class RunWriter:
         # Set by the writer's thread when the run is written: a plain thread-safe future,
         # since the writer's loop is gone by the time finish() reads it.
         self._finished: concurrent.futures.Future[WriteOutcome] = concurrent.futures.Future()
+
+    @property
+    def db_error(self) -> str | None:
+        """Why the database does not take the run (its latest failure), or None."""
+        return self._problem("database")
+
+    @property
+    def spool_error(self) -> str | None:
+        """Why the spool journal could not be written, or None."""
+        return self._problem("spool")
+
+    def _problem(self, key: str) -> str | None:
+        found = self.diagnostics.about("store", key)
+        return found.text if found is not None else None
 
     # -- lifetime ------------------------------------------------------------
     def start(self) -> None:
@@ -106,7 +123,7 @@ class RunWriter:
             self._spool.append("begin_run", format=SPOOL_FORMAT, db=self.url.shown, run=self.run,
                                sharded=not self.replace_run)
         except OSError as exc:
-            self.spool_error = f"cannot write the spool file in {self.spool_dir}: {exc.strerror}"
+            self.diagnostics.set("store", "spool", f"cannot write the spool file in {self.spool_dir}: {exc.strerror}")
             self._spool = None
         try:
             self._store = await open_store(self.url, timeout_s=self.connect_timeout_s)
@@ -124,7 +141,8 @@ class RunWriter:
                 return
 
     async def _drop_store(self, exc: BaseException) -> None:
-        self.db_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        why = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        self.diagnostics.set("store", "database", why)
         if self._store is not None:
             try:
                 await self._store.close()
@@ -193,7 +211,8 @@ class RunWriter:
                 finally:
                     await store.close()
             except Exception as exc:  # noqa: BLE001
-                self.db_error = self.db_error or str(exc)
+                if self.db_error is None:
+                    self.diagnostics.set("store", "database", str(exc))
                 return WriteOutcome(stored=False, spool_path=self._spool.path, error=self.db_error)
             self._spool.discard()
             return WriteOutcome(stored=True, spool_path=None, error=None)
