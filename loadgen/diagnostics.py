@@ -199,10 +199,25 @@ class LogCapture(logging.Handler):
             text = _MORE_LOGS
         self._texts.add(text)
         self.diagnostics.count("log", text)
+        if self._handled_elsewhere(record):
+            return  # a handler the program set up prints it: printing it again would double it
         if self._held is not None:
             self._held[text] = self._held.get(text, 0) + 1
         else:
             self._echo([text])
+
+    def _handled_elsewhere(self, record: logging.LogRecord) -> bool:
+        """Whether a handler the program set up prints the record on the terminal already
+        (``logging.basicConfig``, say), found on logging's own walk up the loggers."""
+        terminal = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None:
+            for h in logger.handlers:
+                if (h is not self and record.levelno >= h.level and isinstance(h, logging.StreamHandler)
+                        and h.stream in terminal):
+                    return True
+            logger = logger.parent if logger.propagate else None
+        return False
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact", "redact_text", "scrub", "split_credentials", "strip_credentials"]
+__all__ = ["REDACTED", "mask_userinfo", "redact", "redact_text", "scrub", "split_credentials", "strip_credentials"]
 
 REDACTED = "***"
 
@@ -18,11 +18,8 @@ def redact(url: str) -> str:
     target URLs, collector sources."""
     try:
         parts = urlsplit(url)
-    except ValueError:  # unparsable (a bad IPv6 literal, say): hide everything between // and @
-        scheme, sep, rest = url.partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return url
+    except ValueError:  # unparsable (a bad IPv6 literal, say): hide all of the user-info
+        return mask_userinfo(url)
     netloc = parts.netloc
     secret_query = any(
         q.partition("=")[0].lower() in ("password", "passwd", "sslpassword") for q in parts.query.split("&")
@@ -53,6 +50,14 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
     user = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return bare, user, password
+
+
+def mask_userinfo(url: str) -> str:
+    """``url`` with all of its ``user:password@`` shown as ``***@`` (no parsing: it never
+    raises). For a target URL, whose user name may itself be a token sent as Basic auth."""
+    start, end = _netloc_span(url)
+    at = url.rfind("@", start, end)
+    return url if at < 0 else url[:start] + REDACTED + url[at:]
 
 
 def strip_credentials(url: str) -> str:

@@ -36,3 +36,15 @@ def test_a_child_error_keeps_its_class_and_exit_code(error: LoadgenError):
 def test_an_error_class_this_process_does_not_know_is_a_run_error():
     again = ChildFailed("SomethingNewError", "it broke").error()
     assert type(again) is RunError and str(again) == "it broke"
+
+
+@pytest.mark.parametrize("stray", [b"hello from a library\n", b"LGf1\xff\xff\xff\xff", b"\x00\x00\x00\x05"])
+def test_bytes_that_are_not_a_frame_are_refused_not_misread(stray: bytes):
+    # Found by review: a stray print on a child's stdout was read as a frame length, and
+    # every later message was lost without a word (or the reader waited for 4 GiB).
+    buf = io.BytesIO()
+    buf.write(stray)
+    write_frame(buf, {"a": 1})
+    buf.seek(0)
+    with pytest.raises(ValueError, match="not a loadgen frame"):
+        read_frame(buf)

@@ -162,3 +162,17 @@ def test_a_workers_usage_error_comes_back_as_a_usage_error():
     with pytest.raises(UsageError, match="the --url request cannot be sent") as info:
         coord.run()
     assert type(info.value) is UsageError and info.value.exit_code == EXIT_USAGE
+
+
+def test_abort_on_fail_with_workers_names_itself(demo_target, tmp_path):
+    # Found by review: the workers stopped by the coordinator said "signal", which won.
+    s = tmp_path / "s.json"
+    p = subprocess.run(
+        [sys.executable, "-m", "loadgen", "run", "--url", demo_target.url + "/health", "--rate", "40",
+         "--run-time", "30s", "--workers", "2", "--threshold", "requests<20", "--abort-on-fail",
+         "--db", "none", "--summary-json", str(s), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+    )
+    doc = json.loads(s.read_text())
+    assert p.returncode == 1, p.stderr
+    assert doc["status"] == "aborted" and doc["stop_reason"].startswith("abort-on-fail: threshold requests<20")

@@ -219,3 +219,20 @@ def test_a_chatty_logger_is_counted_not_kept_record_by_record():
     assert d.counts("log")["the same again"] == 1000 and len(d.counts("log")) == 201
     (more,) = [text for text in d.counts("log") if text.startswith("more log records")]
     assert d.counts("log")[more] == 1000 - 199
+
+
+def test_a_record_the_program_prints_itself_is_not_printed_twice():
+    # Found by review: a scenario that called logging.basicConfig saw each warning twice.
+    d = Diagnostics()
+    out = io.StringIO()
+    log = logging.getLogger("loadgen.test.own")
+    own = logging.StreamHandler(sys.stderr)
+    log.addHandler(own)
+    try:
+        with capture_logging(d, stream=out):
+            log.warning("printed by the program's handler")
+            logging.getLogger("loadgen.test.other").warning("printed by us")
+    finally:
+        log.removeHandler(own)
+    assert out.getvalue() == "printed by us\n"
+    assert d.texts("log") == ["printed by the program's handler", "printed by us"]

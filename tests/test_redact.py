@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.redact import redact, redact_text, scrub, split_credentials, strip_credentials
+from loadgen.redact import mask_userinfo, redact, redact_text, scrub, split_credentials, strip_credentials
 
 SECRET = "s3cr=t/p@ss"
 
@@ -18,6 +18,15 @@ def test_redact_masks_the_password_and_keeps_the_user() -> None:
 
 def test_redact_never_raises_on_an_unparsable_url() -> None:
     assert redact("http://u:pw@[::1/x") == "http://***@[::1/x"
+    # the password's own @ does not end the user-info (found by review: "***@2@[::1" leaked "2")
+    assert redact("http://admin:hunter@2@[::1/x y") == "http://***@[::1/x y"
+
+
+def test_mask_userinfo_hides_the_user_too() -> None:
+    # A target URL's user name may be a token sent as Basic auth: messages hide all of it.
+    assert mask_userinfo("http://ghp_T0KEN@127.0.0.1:1/a b") == "http://***@127.0.0.1:1/a b"
+    assert mask_userinfo("http://u:p@w@h/") == "http://***@h/"
+    assert mask_userinfo("http://h/x@y") == "http://h/x@y"
 
 
 def test_redact_text_masks_every_url_in_free_text() -> None:

@@ -35,7 +35,7 @@ import orjson
 
 from .._version import __version__
 from ..errors import UsageError
-from ..redact import redact, strip_credentials
+from ..redact import mask_userinfo, strip_credentials
 from ..engine.recorder import (
     ERR_CONNECT,
     ERR_CUTOFF,
@@ -97,7 +97,7 @@ def _line_problem(method: str, url: str) -> str | None:
     if method not in _METHODS and not _TOKEN.fullmatch(method):
         return f"method {_shown(method)} is not an HTTP token"
     if " " in url or not url.isprintable():
-        return f"URL {_shown(redact(url))} contains a space or a control character; percent-encode it"
+        return f"URL {_shown(mask_userinfo(url))} contains a space or a control character; percent-encode it"
     return None
 
 
@@ -171,17 +171,17 @@ class Origin:
     def __init__(self, url: str) -> None:
         if " " in url or not url.isprintable():
             # Checked before urlsplit, which silently drops tabs and newlines.
-            raise UsageError(f"URL {redact(url)!r} contains a space or a control character")
+            raise UsageError(f"URL {mask_userinfo(url)!r} contains a space or a control character")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"URL {redact(url)!r} is not an http:// or https:// URL with a host")
+            raise UsageError(f"URL {mask_userinfo(url)!r} is not an http:// or https:// URL with a host")
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         try:
             port = parts.port
         except ValueError:
-            raise UsageError(f"URL {redact(url)!r} has an invalid port") from None
+            raise UsageError(f"URL {mask_userinfo(url)!r} has an invalid port") from None
         default = 443 if self.tls else 80
         self.port = port or default
         h = self.host if ":" not in self.host else f"[{self.host}]"
@@ -189,7 +189,7 @@ class Origin:
             try:  # an internationalised name goes on the wire in its ASCII (punycode) form
                 h = h.encode("idna").decode("ascii")
             except UnicodeError:
-                raise UsageError(f"URL {redact(url)!r} has a host name that cannot be encoded") from None
+                raise UsageError(f"URL {mask_userinfo(url)!r} has a host name that cannot be encoded") from None
         self.host_header = h if self.port == default else f"{h}:{self.port}"
         self.host_line = f"Host: {self.host_header}\r\n".encode("ascii")
         self.key = f"{self.scheme}://{self.host_header}"

@@ -299,7 +299,8 @@ class Coordinator:
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
-        reason = next((p.get("stop_reason") for p in parts if p.get("stop_reason")), self._stop_reason)
+        # A stop the coordinator began (abort-on-fail) names itself: its workers only saw "stop".
+        reason = self._stop_reason or next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
         return RunResult(
             stop_reason="signal" if interrupted and reason is None else reason,
             recorder=self.recorder,

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
+
 from . import open_store
-from .base import Store
+from .base import Store, StoreError
 from .url import DatabaseURL
 
 __all__ = ["StoreSession"]
+
+#: What a driver raises when its connection or database goes away mid-session.
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError,
+)
 
 T = TypeVar("T")
 
@@ -57,4 +65,7 @@ class StoreSession:
         if self._store is None:
             store = await open_store(self.url, migrate=self.migrate)
             self._store = await self._stack.enter_async_context(store)
-        return await fn(self._store)
+        try:
+            return await fn(self._store)
+        except _DRIVER_ERRORS as exc:  # the database died between two steps: one sentence, exit 3
+            raise StoreError(f"the database {self.url.shown} failed: {type(exc).__name__}: {exc}") from None
