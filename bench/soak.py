@@ -12,7 +12,7 @@ fixed (``--users`` = ``--max-inflight`` = ``--pool``): an open-model pool grows
 on demand and never shrinks, so a pool that grew after minute 5 (a busy
 neighbour stalls the loop once, and arrivals pile up) would be counted as a
 leak; with a fixed pool, an arrival that finds it full is dropped and counted. Every 10 s it
-samples loadgen's RSS (psutil) and the lag and stall figures ``/metrics``
+samples loadgen's RSS (/proc) and the lag and stall figures ``/metrics``
 exposes; at the end it prints a markdown section (RSS at 5 and 60 minutes,
 their ratio, lag over the run) for ``bench/RESULTS.md`` and writes every
 sample to ``bench/.work/soak.csv``. All traffic goes to 127.0.0.1.
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import run as bench  # bench/run.py: nginx, pinning, child-process hygiene
 
@@ -55,12 +54,16 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def rss_mb(pid: int) -> float | None:
-    import psutil
-
+    """The process's resident set (VmRSS) in MB, from /proc: no third-party package, so the
+    soak runs on the system python3 as bench/run.py does."""
     try:
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except psutil.Error:
-        return None
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def report(samples: list[dict], args: argparse.Namespace, summary: dict | None, cmd: str) -> str:
@@ -165,4 +168,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        bench.stop_all_children()  # also when main() fails: no nginx or loadgen left behind

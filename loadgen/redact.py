@@ -55,28 +55,27 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
 def mask_userinfo(url: str) -> str:
     """``url`` with all of its ``user:password@`` shown as ``***@`` (no parsing: it never
     raises). For a target URL, whose user name may itself be a token sent as Basic auth."""
-    start, end = _netloc_span(url)
-    at = url.rfind("@", start, end)
+    start, at = _userinfo(url)
     return url if at < 0 else url[:start] + REDACTED + url[at:]
 
 
 def strip_credentials(url: str) -> str:
     """``url`` without its ``user:password@`` part, exactly as written otherwise (no parsing:
     it never raises, whatever the URL), for a URL whose credentials were taken as Basic auth."""
-    start, end = _netloc_span(url)
-    at = url.rfind("@", start, end)
+    start, at = _userinfo(url)
     return url if at < 0 else url[:start] + url[at + 1:]
 
 
-def _netloc_span(url: str) -> tuple[int, int]:
-    """Start and end of the authority part of ``url`` (0, 0 when it has none)."""
+def _userinfo(url: str) -> tuple[int, int]:
+    """Where ``url``'s user-info starts and the index of the ``@`` that ends it (-1: none).
+    The last ``@`` of the authority: a password may hold one, a path may too."""
     i = url.find("://")
     if i < 0:
-        return 0, 0
+        return 0, -1
     start = end = i + 3
     while end < len(url) and url[end] not in "/?#":
         end += 1
-    return start, end
+    return start, url.rfind("@", start, end)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

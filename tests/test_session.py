@@ -108,3 +108,30 @@ def test_the_post_run_store_opens_once_and_only_when_asked(tmp_path, monkeypatch
     assert opened == [True] and stores[0] is stores[1]
     with pytest.raises(Exception):
         asyncio.run(stores[0]._fetch("SELECT 1"))  # closed with the session
+
+
+def test_a_database_that_dies_between_steps_is_one_sentence(pg_url, pg_admin_url):
+    # The steps after a run share one connection: when the server ends it (a restart, a
+    # failover, an admin) the next step says so as a StoreError (exit 3), not a traceback.
+    import asyncpg
+
+    from loadgen.store.base import StoreError
+
+    async def backend_pid(store: Store) -> int:
+        return int((await store._fetch("SELECT pg_backend_pid() AS pid"))[0]["pid"])
+
+    async def terminate(pid: int) -> None:
+        conn = await asyncpg.connect(pg_admin_url, timeout=10)
+        try:
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await conn.close()
+
+    url = parse_db_url(pg_url)
+    with StoreSession(url) as db:
+        asyncio.run(terminate(db.run(backend_pid)))
+        with pytest.raises(StoreError) as err:
+            db.run(backend_pid)
+    message = str(err.value)
+    assert message.startswith(f"the database {url.shown} failed: ") and "\n" not in message
+    assert isinstance(err.value, RunError) and err.value.exit_code == 3

@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 from time import perf_counter_ns
+from types import FrameType
 from typing import Any
 
 __all__ = ["StopRun", "StallMonitor", "Watchdog", "TICK_S"]
@@ -105,7 +106,8 @@ class Watchdog:
         self._shown = shown
         self._check = check
         self.blocked: dict[str, int] = {}
-        self._last_leaf: tuple[int, Any] | None = None
+        # The innermost frame the last sample saw, held: see _sample.
+        self._last_leaf: FrameType | None = None
         self._armed: str | None = None
         self._forced_ns = 0
         self._stop = threading.Event()
@@ -127,6 +129,7 @@ class Watchdog:
         self._armed = None
         if self._thread.is_alive():
             self._thread.join(timeout=2)
+        self._last_leaf = None  # a held frame keeps its locals alive
         if self._can_force:
             signal.signal(_FORCE_SIGNAL, self._old_handler if self._old_handler is not None else signal.SIG_DFL)
 
@@ -172,12 +175,17 @@ class Watchdog:
             raise StopRun(reason)
 
     def _sample(self) -> None:
-        """Note a scenario call that holds the loop: the same innermost frame in two samples running."""
+        """Note a scenario call that holds the loop: the same innermost frame in two samples running.
+
+        The frame itself is kept until the next sample, not its id: Python builds frame objects
+        on demand and frees them when the call returns, so in a burst the next user's call to
+        the same function got the freed one's address, and an id compared equal for two calls
+        (seen: a burst of 3,000 users named ``await self.client.get(...)`` a blocking call)."""
         leaf = sys._current_frames().get(self._main)  # type: ignore[arg-type]
         if leaf is None:
+            self._last_leaf = None
             return
-        key = (id(leaf), leaf.f_code)
-        same, self._last_leaf = key == self._last_leaf, key
+        same, self._last_leaf = leaf is self._last_leaf, leaf
         if not same:
             return  # first look at this stall, or the loop is busy with one thing after another
         name = leaf.f_code.co_filename

@@ -102,6 +102,8 @@ class Store(abc.ABC):
     kind: str
     #: The database URL as it may be shown: never with a password.
     shown: str
+    #: What the driver raises when the database or the connection fails (a StoreError's cause).
+    driver_errors: tuple[type[Exception], ...] = ()
 
     # -- driver primitives ---------------------------------------------------
     @abc.abstractmethod

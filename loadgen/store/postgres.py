@@ -19,6 +19,7 @@ _MIGRATION_LOCK = 0x6C6F6164  # "load"
 
 class PostgresStore(Store):
     kind = "postgresql"
+    driver_errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
     def __init__(self, conn: asyncpg.Connection, url: DatabaseURL) -> None:
         self._conn = conn

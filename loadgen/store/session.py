@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-
-import asyncpg
 
 from . import open_store
 from .base import Store, StoreError
 from .url import DatabaseURL
 
 __all__ = ["StoreSession"]
-
-#: What a driver raises when its connection or database goes away mid-session.
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError,
-)
 
 T = TypeVar("T")
 
@@ -67,5 +59,6 @@ class StoreSession:
             self._store = await self._stack.enter_async_context(store)
         try:
             return await fn(self._store)
-        except _DRIVER_ERRORS as exc:  # the database died between two steps: one sentence, exit 3
+        except (OSError, TimeoutError, *self._store.driver_errors) as exc:
+            # The database died between two steps: one sentence and exit 3, not a traceback.
             raise StoreError(f"the database {self.url.shown} failed: {type(exc).__name__}: {exc}") from None

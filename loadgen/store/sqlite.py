@@ -26,6 +26,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 class SQLiteStore(Store):
     kind = "sqlite"
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, url: DatabaseURL) -> None:
         assert url.path is not None
