@@ -66,8 +66,45 @@ def test_the_monitor_ticks_in_both_models_at_a_negligible_rate(tmp_path):
             assert 30 <= n <= 160
 
 
-def test_a_burst_of_users_in_the_same_instant_is_flagged_as_a_burst(tmp_path, start_demo):
-    demo = start_demo()
+@pytest.fixture
+def demo_process():
+    """The demo target in a process of its own, so the generator's CPU is the generator's.
+
+    An in-process demo answering a 3,000-user burst shares the GIL and the process's CPU
+    time: on a busy 2-core machine every second then reads as "CPU saturated" (CI saw 4 of
+    4), which is a true reading of that process and hides the burst the test looks for.
+    """
+    import subprocess
+    import sys
+    import urllib.request
+
+    from collector_helpers import free_port, wait_for
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "loadgen", "demo-target", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return True
+        except OSError:
+            return proc.poll() is not None
+
+    try:
+        assert wait_for(up, 30) and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_burst_of_users_in_the_same_instant_is_flagged_as_a_burst(tmp_path, demo_process):
     _, sc = _scenario(tmp_path, """
         from loadgen import User, task, constant
 
@@ -80,7 +117,7 @@ def test_a_burst_of_users_in_the_same_instant_is_flagged_as_a_burst(tmp_path, st
     """)
     snaps = []
     config = RunConfig(model="closed", users=3000, spawn_rate=1_000_000, run_time_s=3.5, graceful_stop_s=2.0,
-                       host=demo.url, timeout_s=20.0)
+                       host=demo_process, timeout_s=20.0)
     result = Engine(config, scenario=sc, sinks=[lambda s, e: snaps.append(s)], handle_signals=False).run()
     stalled = [s for s in snaps if s.stalled]
     assert stalled, [s.stall.get_max_value() for s in snaps]
@@ -91,11 +128,12 @@ def test_a_burst_of_users_in_the_same_instant_is_flagged_as_a_burst(tmp_path, st
     # between two samples can still show one frame twice: never most of the intervals.)
     causes = [s.stall_cause or "" for s in stalled]
     assert sum("blocking call" in c for c in causes) * 2 < len(causes), causes
-    assert any((s.stall_cause or "").startswith("a burst") for s in stalled), [(s.stall_cause, s.stall.get_max_value()) for s in stalled]
+    # The first second also opens 3,000 connections and may saturate the core; the bursts of
+    # the later seconds reuse them and cost the generator a fraction of a core.
+    assert any(c.startswith("a burst") for c in causes), [(s.stall_cause, s.stall.get_max_value()) for s in stalled]
     warning = next(w for w in result.warnings if "event loop stalled" in w)
-    # The warning names the commonest cause of the run's stalled intervals. The demo target
-    # shares this process, so on a busy machine the second can also be CPU-saturated: then
-    # the advice is more cores, which fits a burst too. Either way it is never "blocking call".
+    # The warning names the commonest cause of the run's stalled intervals: a burst, or on a
+    # busy machine CPU, whose advice (more cores) fits a burst too; never a blocking call.
     if "likely cause a burst" in warning:
         assert "between()" in warning
     else:
