@@ -24,14 +24,15 @@ demo: $(BIN)/.installed
 	sys.exit('the demo target did not start; see $(VENV)/demo-target.log')"; \
 	$(BIN)/loadgen run scenarios/content.py --host http://127.0.0.1:$(DEMO_PORT)
 
-# What the tests start themselves when it is missing: Prometheus (Debian's package,
+# What the tests start themselves when it is missing: nginx and tinyproxy (TLS, HTTP/2,
+# proxies; certificates made by openssl), Prometheus (Debian's package,
 # for promtool and a real scrape), Chromium (headless, for the HTML report), and
 # for tests/test_image.py: podman (Debian's docker.io has no BuildKit for RUN
 # --mount), runc (crun cannot start containers under hybrid cgroups), debootstrap
 # (the stand-in base images), podman-compose and the dnsname CNI plugin (the
 # compose services find each other by name). Installed only where we can (root + apt);
 # a name counts as present when it is a command or an installed Debian package.
-SYSTEM_PACKAGES := prometheus chromium podman runc debootstrap podman-compose \
+SYSTEM_PACKAGES := nginx tinyproxy openssl prometheus chromium podman runc debootstrap podman-compose \
 	golang-github-containernetworking-plugin-dnsname
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \

@@ -45,12 +45,18 @@ ROW = 7
 #: ``too_large``: the response passed a size limit (head, body or decoded body);
 #: ``invalid_request``: the request could not be put on the wire as asked (CR/LF or
 #: non-Latin-1 in a header, a method or URL with spaces); it was never sent.
+#: ``tls``: the TLS handshake failed (a certificate not trusted, a client certificate refused);
+#: ``proxy``: the proxy refused or failed the tunnel (CONNECT answered other than 2xx);
+#: ``redirect_loop``: a redirect led back to a URL already visited by this call;
+#: ``too_many_redirects``: more redirects than the call's limit (``max_redirects``).
 ERROR_CODES = {
     0: "other", -1: "connect", -2: "timeout", -3: "reset", -4: "protocol",
-    -5: "cutoff", -6: "too_large", -7: "invalid_request",
+    -5: "cutoff", -6: "too_large", -7: "invalid_request", -8: "tls", -9: "proxy",
+    -10: "redirect_loop", -11: "too_many_redirects",
 }
 ERR_OTHER, ERR_CONNECT, ERR_TIMEOUT, ERR_RESET, ERR_PROTOCOL = 0, -1, -2, -3, -4
 ERR_CUTOFF, ERR_TOO_LARGE, ERR_INVALID_REQUEST = -5, -6, -7
+ERR_TLS, ERR_PROXY, ERR_REDIRECT_LOOP, ERR_TOO_MANY_REDIRECTS = -8, -9, -10, -11
 #: Default of ``--max-names``: distinct endpoints (method and name) a run keeps apart.
 DEFAULT_MAX_NAMES = 200
 #: The request name every endpoint past the cap is folded into (its method kept).

@@ -45,7 +45,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "loadgen_errors_total": ("counter", ("name", "method", "kind"),
                              "Failed requests and checks by kind: http_4xx, http_5xx, connect, timeout, reset, "
                              "protocol, cutoff (in flight when the run ended), too_large (a response past a size "
-                             "limit), invalid_request (could not be sent as asked), check, other."),
+                             "limit), invalid_request (could not be sent as asked), tls (handshake failed), proxy (the proxy refused the tunnel), redirect_loop, too_many_redirects, check, other."),
     "loadgen_sent_bytes_total": ("counter", ("name", "method"), "Bytes sent in requests."),
     "loadgen_received_bytes_total": ("counter", ("name", "method"), "Bytes received in responses."),
     "loadgen_request_duration_seconds": ("histogram", ("name", "method"),
