@@ -182,3 +182,15 @@ def _isolated_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("LOADGEN_DB_URL", f"sqlite:///{tmp_path}/default-loadgen.db")
     monkeypatch.setenv("LOADGEN_SPOOL_DIR", str(tmp_path / "spool"))
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """loadgen honours HTTP_PROXY and friends, as requests does: a machine's own proxy settings
+    must not route the tests' loopback traffic; proxy tests set their own."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)

@@ -22,333 +22,41 @@ never kept in an origin's key, a host header, a response's URL or a row name.
 from __future__ import annotations
 
 import asyncio
-import re
-import ssl
-from base64 import b64encode
 from collections.abc import Collection, Coroutine, Mapping
 from http.cookies import SimpleCookie
 from time import perf_counter_ns
-from typing import Any, NoReturn
-from urllib.parse import unquote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from .._version import __version__
 from ..errors import UsageError
-from ..redact import mask_userinfo, strip_credentials
-from ..engine.recorder import (
-    ERR_CONNECT,
-    ERR_CUTOFF,
-    ERR_INVALID_REQUEST,
-    ERR_TIMEOUT,
-    ERROR_CODES,
-    EXPECTED_OFFSET,
-    Recorder,
-)
-from .connection import BareConnection, Connection
-from .limits import DEFAULT_LIMITS, Limits
+from ..redact import strip_credentials
+from ..engine.recorder import ERR_CUTOFF, ERR_INVALID_REQUEST, ERR_TIMEOUT, ERROR_CODES, EXPECTED_OFFSET
+from .connection import Connection
+from .limits import DEFAULT_LIMITS
+from .origin import Origin
 from .response import Response
+from .session import Session
+from .wire import (
+    CONTENT_TYPE_LINES,
+    DEFAULT_NAMES,
+    METHODS,
+    USER_AGENT,
+    FixedRequest,
+    Invalid,
+    build,
+    header_lines,
+    has_authorization,
+    line_problem,
+    printable,
+)
 
 __all__ = ["Session", "Client", "Origin", "FixedRequest"]
 
-_SWEEP_S = 0.05
-USER_AGENT = f"loadgen/{__version__}"
-#: Distinct messages kept in :attr:`Session.request_errors`; later ones are counted under one key.
-MAX_REQUEST_ERRORS = 20
-OTHER_REQUEST_ERRORS = f"other requests that could not be sent (messages past the first {MAX_REQUEST_ERRORS})"
-
-_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
-_TOKEN = re.compile(_TCHAR + "+")
-#: Header names known to be tokens: names are nearly always constants, so each is checked
-#: once per process (a set lookup per request after that); bounded, the rest checked each time.
-_NAMES_OK = {"Host", "User-Agent", "Accept", "Authorization", "Content-Type", "Cookie", "Content-Length"}
-_MAX_NAMES_OK = 1000
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: Methods known to be tokens (no check needed on the hot path).
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_DEFAULT_NAMES = frozenset({"User-Agent", "Accept"})
-_CONTENT_TYPE_LINES: dict[str | None, bytes] = {
-    None: b"",
-    "application/json": b"Content-Type: application/json\r\n",
-    "application/x-www-form-urlencoded": b"Content-Type: application/x-www-form-urlencoded\r\n",
-}
 #: Requests a stale keep-alive may send again (safe methods; see Client._exchange).
 _REPLAYABLE = (b"GET ", b"HEAD ", b"OPTIONS ", b"TRACE ")
 _NOT_SENT = (0, 0)
-
-
-class _Invalid(Exception):
-    """A request that cannot be put on the wire as asked; the message says why."""
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    """``text`` quoted for a message: control characters escaped, long text cut."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters escaped (for a row name)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _line_problem(method: str, url: str) -> str | None:
-    """Why a request line with ``method`` and ``url`` cannot be sent, or None."""
-    if method not in _METHODS and not _TOKEN.fullmatch(method):
-        return f"method {_shown(method)} is not an HTTP token"
-    if " " in url or not url.isprintable():
-        return f"URL {_shown(mask_userinfo(url))} contains a space or a control character; percent-encode it"
-    return None
-
-
-def _explain(headers: Mapping[str, Any]) -> NoReturn:
-    """Raise _Invalid naming the first header that cannot be sent (the error path only)."""
-    for k, v in headers.items():
-        name, value = f"{k}", f"{v}"
-        if not _TOKEN.fullmatch(name):
-            raise _Invalid(f"header name {_shown(name, 40)} is not an HTTP token")
-        if _BAD_VALUE.search(value):
-            raise _Invalid(f"header {_shown(name, 40)} has CR, LF or NUL in its value")
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise _Invalid(f"header {_shown(name, 40)} has a value that is not Latin-1 text") from None
-    raise _Invalid("the request's headers cannot be sent")
-
-
-def _names_ok(headers: Mapping[str, Any]) -> bool:
-    """True when every header name is a token (remembering the names found good)."""
-    for k in headers:
-        if k not in _NAMES_OK:
-            name = f"{k}"
-            if not _TOKEN.fullmatch(name):
-                return False
-            if name is k and len(_NAMES_OK) < _MAX_NAMES_OK:
-                _NAMES_OK.add(name)
-    return True
-
-
-def _lines_ok(text: str, lines: int, headers: Mapping[str, Any]) -> bool:
-    """True when ``text``, made of ``lines`` CRLF-ended lines from ``headers``, is safe to send.
-
-    A few scans at C speed: the only CR and LF are the line ends (no value can
-    smuggle in a line of its own), no NUL, and every header name is a token.
-    """
-    return (
-        text.count("\n") == lines and text.count("\r") == lines and "\0" not in text
-        and (headers.keys() <= _NAMES_OK or _names_ok(headers))
-    )
-
-
-def _fields(headers: Mapping[str, Any]) -> bytes:
-    """``headers`` as header lines, checked: _Invalid names the first that cannot be sent."""
-    lines = []
-    for k, v in headers.items():
-        lines.append(f"{k}: {v}\r\n")
-    s = "".join(lines)
-    if _lines_ok(s, len(headers), headers):
-        try:
-            return s.encode("latin-1")
-        except UnicodeEncodeError:
-            pass
-    _explain(headers)
-
-
-def _has_authorization(headers: Mapping[str, Any]) -> bool:
-    return any(f"{k}".lower() == "authorization" for k in headers)
-
-
-class Origin:
-    """Scheme, host and port of a target, with what a connection to it needs.
-
-    ``auth``: the ``Authorization`` value (Basic) for credentials in the URL
-    (percent-decoded, as requests does), else None; nothing else keeps them.
-    ``cache_key`` tells apart origins that differ only in credentials.
-    """
-
-    __slots__ = ("key", "scheme", "host", "port", "host_header", "host_line", "tls", "auth", "cache_key")
-
-    def __init__(self, url: str) -> None:
-        if " " in url or not url.isprintable():
-            # Checked before urlsplit, which silently drops tabs and newlines.
-            raise UsageError(f"URL {mask_userinfo(url)!r} contains a space or a control character")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"URL {mask_userinfo(url)!r} is not an http:// or https:// URL with a host")
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.tls = parts.scheme == "https"
-        try:
-            port = parts.port
-        except ValueError:
-            raise UsageError(f"URL {mask_userinfo(url)!r} has an invalid port") from None
-        default = 443 if self.tls else 80
-        self.port = port or default
-        h = self.host if ":" not in self.host else f"[{self.host}]"
-        if not h.isascii():
-            try:  # an internationalised name goes on the wire in its ASCII (punycode) form
-                h = h.encode("idna").decode("ascii")
-            except UnicodeError:
-                raise UsageError(f"URL {mask_userinfo(url)!r} has a host name that cannot be encoded") from None
-        self.host_header = h if self.port == default else f"{h}:{self.port}"
-        self.host_line = f"Host: {self.host_header}\r\n".encode("ascii")
-        self.key = f"{self.scheme}://{self.host_header}"
-        self.auth: str | None = None
-        user, password = parts.username, parts.password
-        if user or password:
-            cred = f"{unquote(user or '')}:{unquote(password or '')}"
-            try:
-                raw = cred.encode("latin-1")
-            except UnicodeEncodeError:
-                raw = cred.encode()
-            self.auth = "Basic " + b64encode(raw).decode("ascii")
-        self.cache_key = self.key if self.auth is None else f"{self.key} {self.auth}"
-
-
-class Session:
-    """What every user's client shares during a run."""
-
-    def __init__(
-        self,
-        recorder: Recorder,
-        *,
-        timeout_s: float = 60.0,
-        connect_timeout_s: float = 10.0,
-        verify_tls: bool = True,
-        limits: Limits = DEFAULT_LIMITS,
-    ) -> None:
-        """``limits``: the response size limits every connection enforces (see :mod:`.limits`)."""
-        self.recorder = recorder
-        self.limits = limits
-        self.timeout_ns = int(timeout_s * 1e9)
-        self.connect_timeout_s = connect_timeout_s
-        self.connections: set[Connection] = set()
-        #: Requests that could not be sent (see the module docstring): message -> count, bounded.
-        self.request_errors: dict[str, int] = {}
-        #: Requests sent a second time after a kept-alive connection failed under them (Client._exchange).
-        self.retried = 0
-        self._verify_tls = verify_tls
-        self._ssl: ssl.SSLContext | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        """Start enforcing timeouts (call inside the running loop)."""
-        self._loop = asyncio.get_running_loop()
-        self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
-
-    def close(self) -> None:
-        """Stop the sweep and drop every connection."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        for conn in list(self.connections):
-            conn.close()
-
-    def note_request_error(self, message: str) -> None:
-        """Count a request that could not be sent, by message (at most MAX_REQUEST_ERRORS kept)."""
-        errs = self.request_errors
-        if message not in errs and len(errs) >= MAX_REQUEST_ERRORS:
-            message = OTHER_REQUEST_ERRORS
-        errs[message] = errs.get(message, 0) + 1
-
-    def _sweep(self) -> None:
-        now = perf_counter_ns()
-        for conn in list(self.connections):
-            d = conn.deadline_ns
-            if d and now >= d:
-                conn.fail(ERR_TIMEOUT)
-        self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)  # type: ignore[union-attr]
-
-    @property
-    def ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            ctx = ssl.create_default_context()
-            if not self._verify_tls:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            ctx.set_alpn_protocols(["http/1.1"])
-            self._ssl = ctx
-        return self._ssl
-
-    async def connect(self, origin: Origin, *, bare: bool = False) -> Connection | int:
-        """A new connection, or the error code of why there is none.
-
-        ``bare``: a :class:`BareConnection`, which does not keep headers or body.
-        A cancelled connect (the run ended) raises CancelledError and leaves no
-        socket behind. ``asyncio.timeout``, not ``wait_for``: in Python 3.11
-        ``wait_for`` swallows a cancellation that arrives as the connect completes.
-        """
-        loop = asyncio.get_running_loop()
-        cls = BareConnection if bare else Connection
-        try:
-            async with asyncio.timeout(self.connect_timeout_s):
-                _, conn = await loop.create_connection(
-                    lambda: cls(self.connections, self.limits),
-                    origin.host,
-                    origin.port,
-                    ssl=self.ssl_context if origin.tls else None,
-                )
-        except (OSError, TimeoutError, ssl.SSLError):
-            return ERR_CONNECT
-        return conn  # type: ignore[return-value]
-
-
-class FixedRequest:
-    """A request whose bytes never change (ad-hoc ``--url`` mode): built once, sent many times.
-
-    A request that cannot be sent as given is a :class:`UsageError` (one sentence).
-    """
-
-    __slots__ = ("origin", "data", "method", "endpoint", "size", "head")
-
-    def __init__(self, recorder: Recorder, url: str, method: str = "GET",
-                 headers: Mapping[str, str] | None = None, body: bytes = b"",
-                 name: str | None = None) -> None:
-        self.method = method.upper()
-        problem = _line_problem(self.method, url)
-        if problem is not None:
-            raise UsageError(f"the --url request cannot be sent: {problem}")
-        self.origin = Origin(url)
-        parts = urlsplit(url)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}
-        if self.origin.auth is not None and not _has_authorization(hdrs):
-            hdrs["Authorization"] = self.origin.auth
-        try:
-            self.data = _build(self.method, target, self.origin.host_header, hdrs, body)
-        except _Invalid as exc:
-            raise UsageError(f"the --url request cannot be sent: {exc}") from None
-        self.size = len(self.data)
-        self.head = self.method == "HEAD"
-        self.endpoint = recorder.endpoint(self.method, name or (parts.path or "/"))
-
-
-def _build(method: str, target: str, host_header: str, headers: Mapping[str, Any], body: bytes) -> bytes:
-    """A whole request; the method and target must have passed _line_problem. Raises _Invalid."""
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\n"]
-    for k, v in headers.items():
-        lines.append(f"{k}: {v}\r\n")
-    # Line ends: the request line, Host, one per header, Content-Length if any, the blank line.
-    ends = len(headers) + 3
-    if body or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        ends += 1
-    else:
-        lines.append("\r\n")
-    head = "".join(lines)
-    if not _lines_ok(head, ends, headers):
-        _explain(headers)
-    try:
-        return head.encode("latin-1") + body
-    except UnicodeEncodeError:
-        pass
-    _fields(headers)  # raises if a header is not Latin-1
-    # Else the target holds characters past Latin-1: sent as UTF-8, as on the cached path.
-    line, _, rest = head.partition("\r\n")
-    return line.encode() + b"\r\n" + rest.encode("latin-1") + body
 
 
 class _TrackedHeaders(dict):  # type: ignore[type-arg]
@@ -404,7 +112,7 @@ class Client:
         self._base = Origin(base_url) if base_url else None
         self._idle: dict[str, list[Connection]] = {}
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
-        self._url_ok = ""  # the last URL that passed _line_problem
+        self._url_ok = ""  # the last URL that passed line_problem
         self.headers: dict[str, str] = _TrackedHeaders()
         self._blocks: dict[str, tuple[int, bytes]] = {}
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
@@ -463,9 +171,9 @@ class Client:
             )
         # A method and URL written in the scenario are the same objects every time: a known
         # method (upper case already) and the URL last checked need no check, nor upper().
-        if method not in _METHODS or url is not self._url_ok:
+        if method not in METHODS or url is not self._url_ok:
             method = method.upper()
-            problem = _line_problem(method, url)
+            problem = line_problem(method, url)
             if problem is not None:
                 return self._invalid(method, url, name, problem)
             self._url_ok = url
@@ -504,7 +212,7 @@ class Client:
                 user = self.headers
                 if not headers and not jar and (ctype is None or "Content-Type" not in user):
                     # A plain json=/data= request: the cached block and one constant line.
-                    fields = _CONTENT_TYPE_LINES[ctype]
+                    fields = CONTENT_TYPE_LINES[ctype]
                 else:
                     # This request's own headers (later ones win, as they always have): alone
                     # formatted and checked, unless one replaces a header of the cached block.
@@ -514,16 +222,16 @@ class Client:
                     if jar:
                         extra["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
                     if (
-                        user.keys().isdisjoint(extra) and _DEFAULT_NAMES.isdisjoint(extra)
-                        and (origin.auth is None or not _has_authorization(extra))
+                        user.keys().isdisjoint(extra) and DEFAULT_NAMES.isdisjoint(extra)
+                        and (origin.auth is None or not has_authorization(extra))
                     ):
-                        fields = _fields(extra)
+                        fields = header_lines(extra)
                     else:
                         fields = None
                         hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **user, **extra}
-                        if origin.auth is not None and not _has_authorization(hdrs):
+                        if origin.auth is not None and not has_authorization(hdrs):
                             hdrs["Authorization"] = origin.auth
-                        wire = _build(method, target, origin.host_header, hdrs, body)
+                        wire = build(method, target, origin.host_header, hdrs, body)
                 if fields is not None:
                     block = self._block(origin)
                     if body or method in ("POST", "PUT", "PATCH"):
@@ -532,7 +240,7 @@ class Client:
                         )
                     else:
                         wire = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (method.encode(), target.encode(), block, fields)
-        except _Invalid as exc:
+        except Invalid as exc:
             return self._invalid(method, url, name, str(exc))
         ep = self._recorder.endpoint(method, name or path)
 
@@ -572,7 +280,7 @@ class Client:
         self._intended = 0
         url = strip_credentials(url)
         path = url.partition("?")[0] if url[:1] == "/" else urlsplit(url).path or "/"
-        ep = self._recorder.endpoint(_printable(method), _printable(name or path))
+        ep = self._recorder.endpoint(printable(method), printable(name or path))
         now = perf_counter_ns()
         ep.buf.extend((now, now, now, now, ERR_INVALID_REQUEST, 0, 0))
         return Response(0, url, [], b"", 0.0, ep, ERROR_CODES[ERR_INVALID_REQUEST])
@@ -591,7 +299,7 @@ class Client:
     def _block(self, origin: Origin) -> bytes:
         """Host, default and user headers as bytes, rebuilt (and checked) only when ``headers`` changed.
 
-        Raises _Invalid for a header that cannot be sent; such a block is not cached.
+        Raises Invalid for a header that cannot be sent; such a block is not cached.
         """
         h = self.headers
         version = h.version if isinstance(h, _TrackedHeaders) else -1  # a plain dict assigned by a user
@@ -599,9 +307,9 @@ class Client:
         if cached is not None and cached[0] == version >= 0:
             return cached[1]
         hdrs = {"User-Agent": USER_AGENT, "Accept": "*/*", **h}
-        if origin.auth is not None and not _has_authorization(hdrs):
+        if origin.auth is not None and not has_authorization(hdrs):
             hdrs["Authorization"] = origin.auth
-        block = origin.host_line + _fields(hdrs)
+        block = origin.host_line + header_lines(hdrs)
         self._blocks[origin.cache_key] = (version, block)
         return block
 
@@ -717,4 +425,5 @@ class Client:
             for c in conns:
                 c.close()
         self._idle.clear()
+
 
