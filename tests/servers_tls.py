@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,11 @@ class Tinyproxy:
         binary = shutil.which("tinyproxy") or ("/usr/bin/tinyproxy" if os.path.exists("/usr/bin/tinyproxy") else None)
         if not binary:
             pytest.skip("tinyproxy is not installed (apt-get install tinyproxy)")
+        if os.geteuid() == 0:
+            # As root tinyproxy runs as nobody, who cannot pass pytest's private tmp_path
+            # parents: its log would stay silently empty. A world-reachable directory instead.
+            prefix = Path(tempfile.mkdtemp(prefix="loadgen-tinyproxy-"))
+            os.chmod(prefix, 0o777)
         prefix.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.port = free_port()
@@ -179,7 +185,6 @@ class Tinyproxy:
         ]
         if os.geteuid() == 0:
             lines += ["User nobody", "Group nogroup"]
-            os.chmod(prefix, 0o777)
         if auth:
             lines.append(f"BasicAuth {auth[0]} {auth[1]}")
         conf = prefix / "tinyproxy.conf"
@@ -207,6 +212,8 @@ class Tinyproxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.prefix.name.startswith("loadgen-tinyproxy-"):
+            shutil.rmtree(self.prefix, ignore_errors=True)
 
     def __enter__(self) -> "Tinyproxy":
         return self
