@@ -5,6 +5,7 @@
     python3 bench/run.py --only peers --duration 5
     python3 bench/run.py --only loadgen,sweep --loadgen "/path/to/loadgen"
     python3 bench/run.py --only overhead       # --db none / sqlite / postgresql / /metrics
+    python3 bench/run.py --only tls            # HTTPS and HTTP/2: loadgen and k6
 
 Stdlib only. Installs what is missing (Debian: nginx, wrk, hey, util-linux;
 a venv bench/.work/venv with k6 and locust), starts nginx pinned to core 0,
@@ -69,7 +70,8 @@ def parse_only(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Benchmark loadgen side by side with wrk, hey, k6 and Locust.")
     ap.add_argument("--only", type=parse_only, default=list(PARTS),
-                    help="comma-separated parts to run: peers, loadgen, sweep, overhead, freeze (default: all)")
+                    help="comma-separated parts to run: peers, loadgen, sweep, overhead, workers, freeze, tls "
+                         "(default: all)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per throughput/sweep run (default 10)")
     ap.add_argument("--users", type=int, default=64, help="connections / users / VUs (default 64)")
     ap.add_argument("--loadgen", metavar="CMD", default=None,
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 def open_session(args: Options, children: Children, notes: list[str]) -> Session:
     """Install what is missing, then pin to cores only if taskset is there."""
     ensure_apt_tools(notes, args.no_install)
-    if {"peers", "freeze"} & set(args.only):
+    if {"peers", "freeze", "tls"} & set(args.only):
         ensure_venv(notes, args.no_install)
     have_taskset = shutil.which("taskset") is not None
     if not have_taskset:
@@ -150,7 +152,7 @@ def open_session(args: Options, children: Children, notes: list[str]) -> Session
 
 
 def measure(s: Session) -> None:
-    """nginx (for every part but freeze, which has its own target), then each part asked for, in order."""
+    """nginx (for every part but freeze and tls, which have their own targets), then each part asked for, in order."""
     if {"peers", "loadgen", "sweep", "overhead", "workers"} & set(s.args.only):
         s.nginx = _start_nginx(s.procs)
         if isinstance(s.nginx, str):

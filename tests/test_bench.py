@@ -4,6 +4,7 @@ client reaped with os.wait4, and the report's sections. Nothing here generates l
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from harness.processes import ChildRun, Children, Pinning, Processes, run_client
 from harness.report import report  # noqa: E402
 from harness.rows import Row  # noqa: E402
 from harness.session import Session  # noqa: E402
+from harness.tls import H1, H2, check_protocol, check_works, make_cert, render_conf, start_tls_nginx, \
+    tls_section, wrong_lines  # noqa: E402
 
 
 def test_help_lists_every_option() -> None:
@@ -44,6 +47,7 @@ def test_soak_imports_what_it_uses() -> None:
 def test_options_and_parts() -> None:
     args = run.parse_args(["--only", "peers,sweep", "--rates", "1k,2.5k"])
     assert args.only == ["peers", "sweep"] and args.rates == [1000, 2500]
+    assert run.parse_args(["--only", "tls"]).only == ["tls"] and "tls" in run.parse_args([]).only
     with pytest.raises(SystemExit):
         run.parse_args(["--only", "nope"])
 
@@ -99,3 +103,60 @@ def test_report_sections() -> None:
     assert "**nginx target unavailable: nginx is not installed**" in text
     assert "| closed | n/a | 0.50× | n/a | n/a | n/a | n/a |" in text  # k6, wrk, Locust, hey; CPU: k6, Locust
     assert "FAILED: exit 2: boom" in text
+
+
+def test_tls_conf_renders_and_nginx_accepts_it(tmp_path: Path) -> None:
+    conf = render_conf(4431, 4432, tmp_path, tmp_path / "c.pem", tmp_path / "k.pem")
+    assert "listen 127.0.0.1:4431 ssl http2 backlog=4096;" in conf and "listen 127.0.0.1:4432;" in conf
+    assert f"ssl_certificate_key {tmp_path}/k.pem;" in conf and "{{" not in conf
+    if not (shutil.which("nginx") and shutil.which("openssl")):
+        pytest.skip("nginx or openssl not installed")
+    cert = make_cert(tmp_path)
+    assert not isinstance(cert, str), cert
+    (tmp_path / "nginx.conf").write_text(render_conf(4431, 4432, tmp_path, *cert))
+    cp = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                         "-e", str(tmp_path / "error.log")], capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+
+
+def test_tls_protocol_check_fails_a_row_that_fell_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real nginx with TLS: HTTP/1.1 requests of the HTTP/2 path are logged, and such a row is failed."""
+    if not (shutil.which("nginx") and shutil.which("openssl")):
+        pytest.skip("nginx or openssl not installed")
+    import harness.processes
+    import harness.servers
+    for mod in (harness.processes, harness.servers):
+        monkeypatch.setattr(mod, "LOGS", tmp_path)
+    monkeypatch.setattr(harness.processes, "WORK", tmp_path)
+    procs = Processes(Pinning(taskset=False), Children())
+    try:
+        t = start_tls_nginx(procs, tmp_path / "nginx")
+        assert not isinstance(t, str), t
+        assert check_works(t) is None  # one HTTP/1.1 GET of /h1: no line; of /h2: one line
+        lines = wrong_lines(t.wrong_log, 0)
+        assert lines == ["HTTP/1.1 200 GET /h2"]
+        assert t.server.stub_status()["requests"] >= 2
+    finally:
+        procs.children.stop_all()
+    row = check_protocol(Row("loadgen", "h2", ok=True, requests=1, extra={"nginx_requests": 1}), H2, lines)
+    assert not row.ok and row.error.startswith("not HTTP/2.0: nginx served 1 as HTTP/1.1")
+    row = check_protocol(Row("k6", "h1", ok=True, requests=9, extra={"nginx_requests": 10}), H1, [])
+    assert row.ok and row.extra["protocol_check"] == "all 10 served as HTTP/1.1"
+    assert not check_protocol(Row("k6", "h1", ok=True, requests=9), H1, []).ok  # nothing counted: not verified
+
+
+def test_tls_section() -> None:
+    s = Session(run.parse_args(["--only", "tls"]), Processes(Pinning(), Children()),
+                Tools(["loadgen"], None, None, Path("/nonexistent")))
+    s.results["tls"] += [
+        Row("loadgen", "HTTPS, HTTP/1.1", ok=True, requests=1000, duration_s=1.0, rps=1000.0, us_per_req=20.0,
+            extra={"protocol": H1, "nginx_requests": 1000, "protocol_check": "all 1,000 served as HTTP/1.1"}),
+        Row("k6", "HTTPS, HTTP/1.1", ok=True, requests=500, duration_s=1.0, rps=500.0, us_per_req=40.0,
+            extra={"protocol": H1, "nginx_requests": 500}),
+        Row("loadgen", "HTTPS, HTTP/2", error="not HTTP/2.0: nginx served 5 as HTTP/1.1", extra={"protocol": H2})]
+    text = "\n".join(tls_section(s))
+    assert "| loadgen | HTTPS, HTTP/1.1 | 1,000 | 1,000 | 20.0 |" in text
+    assert "all 1,000 served as HTTP/1.1 |" in text
+    assert "FAILED: not HTTP/2.0: nginx served 5 as HTTP/1.1" in text
+    assert "- HTTP/1.1: loadgen ÷ k6: req/s 2.00×, CPU/req 0.50×" in text
+    assert "- HTTP/2.0: loadgen ÷ k6: req/s n/a" in text

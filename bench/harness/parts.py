@@ -16,6 +16,7 @@ from .peers import k6_run, parse_hey, parse_k6, parse_locust, parse_wrk
 from .rows import Row, fail
 from .servers import Server
 from .session import Session
+from .tls import tls_part
 
 
 def peers_part(s: Session) -> None:
@@ -156,4 +157,4 @@ def sweep_part(s: Session) -> None:
 # by --only name; every part in PARTS has one
 RUNNERS: dict[str, Callable[[Session], None]] = {
     "peers": peers_part, "loadgen": loadgen_part, "sweep": sweep_part,
-    "overhead": overhead_part, "workers": workers_part, "freeze": freeze_part}
+    "overhead": overhead_part, "workers": workers_part, "freeze": freeze_part, "tls": tls_part}

@@ -12,6 +12,7 @@ from .paths import LOGS, REPO, WORK
 from .rows import Row
 from .session import Session
 from .tables import fmt, table
+from .tls import tls_section
 
 THROUGHPUT_HEADERS = ["tool", "model", "req/s", "requests", "duration s", "client CPU µs/req",
                       "nginx CPU %", "nginx served", "tool count ÷ served", "connections opened",
@@ -25,7 +26,7 @@ def report(s: Session, argv: list[str], started: str, machine: dict, versions: d
     L += throughput_section(s) + ratios_section(s) + sweep_section(s)
     if "overhead" in s.args.only:
         L += overhead_section(s)
-    L += workers_section(s) + freeze_section(s)
+    L += workers_section(s) + freeze_section(s) + tls_section(s)
     L += ["", f"Logs of every run: `{LOGS.relative_to(REPO)}/`; raw figures: "
           f"`{(WORK / 'latest.json').relative_to(REPO)}`.", ""]
     return "\n".join(L)

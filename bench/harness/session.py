@@ -13,7 +13,7 @@ from .processes import ChildRun, Monitor, Processes, run_client
 from .rows import Row, fail
 from .servers import Server
 
-PARTS = ("peers", "loadgen", "sweep", "overhead", "workers", "freeze")
+PARTS = ("peers", "loadgen", "sweep", "overhead", "workers", "freeze", "tls")
 
 Parse = Callable[[Row, ChildRun], Row]
 
