@@ -88,6 +88,7 @@ _NUMBERS: dict[str, tuple[str, float, float, bool, bool, str]] = {
     "max_body_bytes": ("--max-body-size", 1, 1 << 40, True, False, "B"),
     "max_decoded_bytes": ("--max-decoded-size", 1, 1 << 40, True, False, "B"),
     "max_names": ("--max-names", 1, MAX_NAMES, True, False, ""),
+    "max_redirects": ("--max-redirects", 0, 100, True, False, ""),
     "workers": ("--workers", 1, MAX_WORKERS, True, False, ""),
     "metrics_port": ("--metrics-port", 0, 65535, True, False, ""),
     "baseline_runs": ("--baseline-runs", 1, 1000, True, False, ""),
@@ -338,6 +339,15 @@ class RunConfig:
     max_body_bytes: int = _BODY_BYTES
     max_decoded_bytes: int = _DECODED_BYTES
     max_names: int = DEFAULT_MAX_NAMES
+    # HTTP: how connections open (loadgen.http.connector) and what a call follows
+    insecure: bool = False
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    resolve: tuple[str, ...] = ()  # HOST:PORT:ADDR, as curl's --resolve
+    proxy: str | None = None  # else HTTP_PROXY, HTTPS_PROXY, NO_PROXY from the environment
+    http2: str = "off"  # off, h2 (ALPN on https), h2c (also prior knowledge on http)
+    max_redirects: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -359,6 +369,8 @@ class RunConfig:
             )
         if self.host is not None:
             parse_url(self.host, what="--host")
+        if self.http2 not in ("off", "h2", "h2c"):
+            raise UsageError(f"--http2 must be off, h2 or h2c, not {shown(self.http2)}")
 
     @property
     def duration_s(self) -> float:
@@ -383,4 +395,6 @@ class RunConfig:
         kw = {k: v for k, v in doc.items() if k in known}
         stages = kw.get("stages") or ()
         kw["stages"] = tuple(Stage(**s) for s in stages)  # type: ignore[union-attr]
+        if "resolve" in kw:
+            kw["resolve"] = tuple(kw["resolve"] or ())  # type: ignore[arg-type]
         return cls(**kw)  # type: ignore[arg-type]

@@ -96,7 +96,8 @@ class User:
     Class attributes: ``host`` (default target, overridden by ``--host``),
     ``wait_time`` (think time between tasks in the closed model, e.g.
     ``between(1, 3)``), ``weight`` (how often this class is picked when a
-    file defines several). Per-user state lives on ``self``; ``on_start``
+    file defines several), ``http2`` (this class's HTTP/2: ``"h2"``,
+    ``"h2c"``, ``"off"`` or True/False; None takes ``--http2``). Per-user state lives on ``self``; ``on_start``
     runs once before the user's first task (log in, keep the token),
     ``on_stop`` once at the end. ``self.client`` is the user's HTTP client.
     """
@@ -104,6 +105,7 @@ class User:
     host: str | None = None
     wait_time: Callable[..., float] | None = None
     weight: int = 1
+    http2: str | bool | None = None
 
     def __init__(self, client: Client, index: int) -> None:
         self.client = client

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from clients import run_client
+from loadgen.http.tls import TlsOptions
 from loadgen.http.client import Client
 
 
@@ -24,6 +25,14 @@ def _app() -> web.Application:
         return web.json_response(
             {"method": request.method, "path": request.path_qs, "headers": dict(request.headers), "body": body.decode()}
         )
+
+    async def parts(request: web.Request) -> web.Response:
+        seen = []
+        reader = await request.multipart()
+        async for part in reader:
+            data = await part.read()
+            seen.append([part.name, part.filename, part.headers.get("Content-Type", "text/plain"), len(data)])
+        return web.json_response(seen)
 
     async def chunked(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
@@ -58,6 +67,7 @@ def _app() -> web.Application:
 
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
+    app.router.add_post("/parts", parts)
     app.router.add_get("/chunked", chunked)
     app.router.add_get("/gzip", gz)
     app.router.add_get("/deflate", deflate)
@@ -195,14 +205,21 @@ def test_connection_refused_is_a_connect_error():
     assert rec.snapshot().endpoints["GET /"].errors_by_kind == {"connect": 1}
 
 
-def test_multipart_is_refused_clearly(server):
-    from loadgen.errors import UsageError
+def test_a_multipart_upload_reaches_the_server_part_by_part(server, tmp_path):
+    f = tmp_path / "report.csv"
+    f.write_bytes(b"a,b\n" * 50_000)  # 200 kB: past the small-body limit, so streamed
 
     async def go(c: Client):
-        return await c.post("/echo", files={"f": b"x"})
+        with f.open("rb") as fh:
+            return await c.post("/parts", data={"kind": "csv"},
+                                files={"doc": fh, "logo": ("logo.png", b"\x89PNG", "image/png")})
 
-    with pytest.raises(UsageError, match="multipart"):
-        _run(go, f"http://127.0.0.1:{server.port}")
+    r, rec = _run(go, f"http://127.0.0.1:{server.port}")
+    assert r.status == 200, r.text
+    assert r.json() == [["kind", None, "text/plain", 3], ["doc", "report.csv", "text/csv", 200_000],
+                        ["logo", "logo.png", "image/png", 4]]
+    ep = rec.snapshot().endpoints["POST /parts"]
+    assert ep.requests == 1 and ep.bytes_sent > 200_000
 
 
 def test_head_request_does_not_wait_for_a_body(server):
@@ -231,11 +248,11 @@ def test_tls(tmp_path):
         async def go(c: Client):
             return await c.get("/echo")
 
-        r, _ = _run(go, f"https://127.0.0.1:{s.port}", verify_tls=False)
+        r, _ = _run(go, f"https://127.0.0.1:{s.port}", tls=TlsOptions(insecure=True))
         assert r.status == 200 and r.json()["method"] == "GET"
-        # with verification on, a self-signed certificate is a connect error, not a crash
+        # with verification on, a self-signed certificate is a tls error, not a crash
         r2, _ = _run(go, f"https://127.0.0.1:{s.port}")
-        assert r2.error == "connect"
+        assert r2.error == "tls"
     finally:
         s.stop()
 

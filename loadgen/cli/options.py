@@ -157,6 +157,26 @@ MAX_DECODED_SIZE = _opt("--max-decoded-size", env=("LOADGEN_MAX_DECODED_SIZE",),
 MAX_NAMES = _opt("--max-names", env=("LOADGEN_MAX_NAMES",), default=DEFAULT_MAX_NAMES, parse=p.bounded("max_names"),
                  help="Most distinct endpoint names recorded (default 200); the rest are folded into one row: "
                       "give requests a name=.")
+INSECURE = _opt("--insecure", "-k", env=("LOADGEN_INSECURE",), key="insecure", kind="flag", default=False,
+                help="Accept any TLS certificate (curl -k, k6 insecureSkipTLSVerify): for staging with its own CA, "
+                     "prefer --ca-bundle.")
+CA_BUNDLE = _opt("--ca-bundle", env=("LOADGEN_CA_BUNDLE",), key="ca_bundle", parse=p.readable_file,
+                 help="PEM file of the CAs to trust instead of the system's.")
+CLIENT_CERT = _opt("--client-cert", env=("LOADGEN_CLIENT_CERT",), key="client_cert", parse=p.readable_file,
+                   help="PEM client certificate for mutual TLS (it may hold the key too).")
+CLIENT_KEY = _opt("--client-key", env=("LOADGEN_CLIENT_KEY",), key="client_key", parse=p.readable_file,
+                  help="PEM private key of --client-cert.")
+RESOLVE = _opt("--resolve", key="resolve", kind="list", parse=p.resolve,
+               help="HOST:PORT:ADDR: connect to ADDR for HOST:PORT, with its name kept for SNI, certificate and Host "
+                    "(as curl; repeatable).")
+PROXY = _opt("--proxy", env=("LOADGEN_PROXY",), key="proxy", parse=p.proxy,
+             help="Proxy for http and https (else HTTP_PROXY, HTTPS_PROXY, ALL_PROXY; NO_PROXY applies to both).")
+HTTP2 = _opt("--http2", env=("LOADGEN_HTTP2",), key="http2", default="off", parse=p.choice("off", "h2", "h2c"),
+             help="off; h2: HTTP/2 offered by ALPN on https; h2c: also HTTP/2 with prior knowledge on http.")
+MAX_REDIRECTS = _opt("--max-redirects", env=("LOADGEN_MAX_REDIRECTS",), key="max_redirects", default=10,
+                     parse=p.bounded("max_redirects"),
+                     help="Redirects a call follows (default 10); more is a too_many_redirects error; 0 records the "
+                          "3xx.")
 
 #: Every option of ``loadgen run``, in the order --help lists them.
 RUN_OPTIONS: tuple[Option[object], ...] = (
@@ -165,7 +185,7 @@ RUN_OPTIONS: tuple[Option[object], ...] = (
     DB, SPOOL_DIR, ENVIRONMENT, GIT_COMMIT, THRESHOLD, ABORT_ON_FAIL, BASELINE_VERSION, FAIL_ON_REGRESSION,
     THRESHOLDS_FILE, BASELINE_RUNS, METRICS_PORT, METRICS_ADDR, METRICS_GRACE, MONITOR, QUEUE, COLLECT_INTERVAL,
     WORKERS, REPORT, SHARD, RUN_ID, SHARD_WAIT, ON_WORKER_FAILURE, MAX_HEAD_SIZE, MAX_BODY_SIZE, MAX_DECODED_SIZE,
-    MAX_NAMES,
+    MAX_NAMES, INSECURE, CA_BUNDLE, CLIENT_CERT, CLIENT_KEY, RESOLVE, PROXY, HTTP2, MAX_REDIRECTS,
 )
 
 #: The keys a scenario file's ``options`` may hold: the table's, and only those.

@@ -7,6 +7,7 @@ Number bounds live in :mod:`loadgen.config`; here they are only applied.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -115,6 +116,39 @@ def body(value: object, flag: str) -> bytes:
             return fh.read()
     except OSError as exc:
         raise UsageError(f"{flag} file {text[1:]} cannot be read: {exc.strerror}") from None
+
+
+def readable_file(value: object, flag: str) -> str:
+    """A path to a file this process can read (certificates, keys, CA bundles); checked here, read later."""
+    path = os.path.expanduser(str(value))
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise UsageError(f"{flag} {shown(value)} is not a readable file")
+    return path
+
+
+def resolve(value: object, flag: str) -> tuple[str, ...]:
+    """``HOST:PORT:ADDR`` specs (repeatable; a scenario's options may give one or a list)."""
+    from ..http.connector import parse_resolve
+
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: list[object] = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise UsageError(f"{flag} takes HOST:PORT:ADDR text or a list of them, not {shown(value)}")
+    for item in items:
+        parse_resolve(str(item))  # UsageError, one sentence, for a bad one
+    return tuple(str(i) for i in items)
+
+
+def proxy(value: object, flag: str) -> str:
+    """A proxy URL (checked as the environment's are; its password never shown)."""
+    from ..http.proxy import Proxies
+
+    Proxies.from_env({}, explicit=str(value))
+    return str(value)
 
 
 def criteria(value: object, flag: str) -> tuple[Criterion, ...]:

@@ -48,7 +48,7 @@ def run_config(values: OptionValues) -> RunConfig:
     host = values.get(o.HOST)
     m = model(values)
     users = values.get(o.USERS)
-    return RunConfig(
+    config = RunConfig(
         host=host,
         model=m,
         users=users,
@@ -73,7 +73,19 @@ def run_config(values: OptionValues) -> RunConfig:
         max_body_bytes=values.get(o.MAX_BODY_SIZE),
         max_decoded_bytes=values.get(o.MAX_DECODED_SIZE),
         max_names=values.get(o.MAX_NAMES),
+        insecure=bool(values.get(o.INSECURE)),
+        ca_bundle=values.get(o.CA_BUNDLE),
+        client_cert=values.get(o.CLIENT_CERT),
+        client_key=values.get(o.CLIENT_KEY),
+        resolve=values.get(o.RESOLVE) or (),
+        proxy=values.get(o.PROXY),
+        http2=values.get(o.HTTP2),
+        max_redirects=values.get(o.MAX_REDIRECTS),
     )
+    from ..http.settings import tls_options
+
+    tls_options(config)  # a certificate or key that cannot be used: exit 2 before anything starts
+    return config
 
 
 def gate_options(values: OptionValues) -> GateOptions:

@@ -45,7 +45,8 @@ from . import histogram as hdr
 from ..config import RunConfig
 from ..diagnostics import MEASUREMENT, Diagnostics, WarningList
 from ..errors import EXIT_RUN
-from ..http.client import Client, FixedRequest, Session
+from ..http.client import Client, FixedRequest
+from ..http.settings import http_session
 from ..http.limits import Limits
 from .recorder import IntervalSnapshot, Recorder
 from ..scenario import Scenario, TaskSet
@@ -202,9 +203,7 @@ class Engine:
         self.recorder = Recorder(max_names=config.max_names)
         limits = Limits(max_head_bytes=config.max_head_bytes, max_body_bytes=config.max_body_bytes,
                         max_decoded_bytes=config.max_decoded_bytes)
-        self.session = Session(
-            self.recorder, timeout_s=config.timeout_s, connect_timeout_s=config.connect_timeout_s, limits=limits
-        )
+        self.session = http_session(config, self.recorder, limits)
         self.stop_reason: str | None = None
         self.shape = self._shape()
         self.model = config.model
@@ -525,7 +524,7 @@ class Engine:
             return _FixedUser(Client(self.session, None), index), None
         sc = self.scenario
         ts = sc.task_sets[0] if len(sc.task_sets) == 1 else self._rng.choices(sc.task_sets, sc.weights)[0]
-        user = ts.user_class(Client(self.session, self._host), index)
+        user = ts.user_class(Client(self.session, self._host, http2=ts.user_class.http2), index)
         user.random.seed(None if self._seed is None else self._seed * 1_000_003 + index)
         return user, ts
 

@@ -33,11 +33,12 @@ The checks cost the common path one integer comparison per read
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from time import perf_counter_ns
 
 import httptools
 
-from ..engine.recorder import ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
+from ..engine.recorder import ERR_INVALID_REQUEST, ERR_PROTOCOL, ERR_RESET, ERR_TOO_LARGE
 from .limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["BareConnection", "Connection"]
@@ -80,6 +81,9 @@ class BareConnection(asyncio.Protocol):
         "has_cookies",
         "keep_alive",
         "head_request",
+        "location",
+        "sending",
+        "_paused",
         "_registry",
         "_create_future",
     )
@@ -111,6 +115,9 @@ class BareConnection(asyncio.Protocol):
         self.has_cookies = False
         self.keep_alive = True
         self.head_request = False
+        self.location: bytes | None = None  # of a 3xx response (the client follows redirects)
+        self.sending: Iterator[bytes] | None = None  # a streamed body still being written
+        self._paused = False  # the transport's buffer is full (pause_writing): wait for resume_writing
         self._registry = registry
         self._create_future = asyncio.get_running_loop().create_future
 
@@ -157,8 +164,17 @@ class BareConnection(asyncio.Protocol):
         self.check_at = self.bytes_in
         return False
 
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.sending is not None:
+            self._pump()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.sending = None
         self._registry.discard(self)
         w = self.waiter
         if w is not None:
@@ -180,6 +196,10 @@ class BareConnection(asyncio.Protocol):
         if status < 200 and status != 101:
             return  # an interim response: the final head is still to come
         self.check_at = self.bytes_in + self.max_body
+        if 300 <= status < 400:
+            self.location = self._location_of(self.head_data)
+        elif self.location is not None:
+            self.location = None
         self.keep_alive = keep = p.should_keep_alive()
         if not keep:
             # The close may or may not end the body: rare enough to look. (eof_body is not
@@ -211,15 +231,42 @@ class BareConnection(asyncio.Protocol):
             w.set_result(status)
 
     # -- used by the client ---------------------------------------------------
-    def send(self, data: bytes, deadline_ns: int, head: bool = False) -> asyncio.Future[int]:
-        """Write one request; the future resolves to the status or an error code."""
+    def send(self, data: bytes, deadline_ns: int, head: bool = False,
+             body: Iterator[bytes] | None = None) -> asyncio.Future[int]:
+        """Write one request; the future resolves to the status or an error code.
+
+        ``body``: more of the request's body, written after ``data`` a piece at a time
+        as the transport's buffer drains (a 100 MB upload never sits in memory). A
+        response that ends before the body is sent leaves :attr:`sending` set: the
+        connection must not be reused. A body that cannot be read to its declared
+        length (see :class:`~loadgen.http.body.Body`) ends the request ``invalid_request``.
+        """
         self.t_first = 0
         self.bytes_in = 0
         self.head_request = head
         self.deadline_ns = deadline_ns
         self.waiter = w = self._create_future()
         self.transport.write(data)  # type: ignore[union-attr]
+        if body is not None:
+            self.sending = body
+            self._pump()
         return w
+
+    def _pump(self) -> None:
+        """Write body pieces until the transport asks to pause (resume_writing calls again) or the end."""
+        it, t = self.sending, self.transport
+        try:
+            while it is not None and not self._paused and not self.closed:
+                chunk = next(it, None)
+                if chunk is None:
+                    self.sending = None
+                    return
+                t.write(chunk)  # type: ignore[union-attr]
+        except (ValueError, OSError):
+            self.sending = None
+            self.t_done = perf_counter_ns()
+            self._finish(ERR_INVALID_REQUEST)
+            self.close()
 
     def body(self) -> bytes:
         c = self.chunks
@@ -254,12 +301,11 @@ class BareConnection(asyncio.Protocol):
         A bare connection keeps no headers, so its head is parsed again, from the
         bytes kept for it; this runs only for responses that end the connection.
         """
-        probe = _HeadProbe()
-        try:
-            probe.parser.feed_data(head or b"")
-        except _PARSE_ERRORS:
-            pass
-        return _close_delimited(probe.headers)
+        return _close_delimited(_probe(head))
+
+    def _location_of(self, head: bytes | bytearray | None) -> bytes | None:
+        """A 3xx response's Location (parsed again from the kept bytes, as _close_delimited)."""
+        return _header(_probe(head), b"location")
 
 
 class Connection(BareConnection):
@@ -293,6 +339,9 @@ class Connection(BareConnection):
     def _close_delimited(self, head: bytes | bytearray | None) -> bool:
         return _close_delimited(self.headers)
 
+    def _location_of(self, head: bytes | bytearray | None) -> bytes | None:
+        return _header(self.headers, b"location")
+
 
 class _HeadProbe:
     """Parses a bare connection's head again, for the final response's headers."""
@@ -312,6 +361,25 @@ class _HeadProbe:
     def on_headers_complete(self) -> None:
         if self.parser.get_status_code() >= 200:
             raise _Unsolicited  # stop here: what follows is body
+
+
+def _probe(head: bytes | bytearray | None) -> list[tuple[bytes, bytes]]:
+    """The final response's headers, parsed from the bytes of its head."""
+    probe = _HeadProbe()
+    try:
+        probe.parser.feed_data(head or b"")
+    except _PARSE_ERRORS:
+        pass
+    return probe.headers
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The last value of header ``name`` (lower case), or None."""
+    found = None
+    for n, v in headers:
+        if n.lower() == name:
+            found = v
+    return found
 
 
 def _close_delimited(headers: list[tuple[bytes, bytes]]) -> bool:

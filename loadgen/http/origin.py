@@ -8,7 +8,17 @@ from urllib.parse import unquote, urlsplit
 from ..errors import UsageError
 from ..redact import mask_userinfo
 
-__all__ = ["Origin"]
+__all__ = ["Origin", "basic_auth"]
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` value for Basic credentials (Latin-1 when it can be, else UTF-8, as requests)."""
+    cred = f"{user}:{password}"
+    try:
+        raw = cred.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = cred.encode()
+    return "Basic " + b64encode(raw).decode("ascii")
 
 
 class Origin:
@@ -49,11 +59,6 @@ class Origin:
         self.auth: str | None = None
         user, password = parts.username, parts.password
         if user or password:
-            cred = f"{unquote(user or '')}:{unquote(password or '')}"
-            try:
-                raw = cred.encode("latin-1")
-            except UnicodeEncodeError:
-                raw = cred.encode()
-            self.auth = "Basic " + b64encode(raw).decode("ascii")
+            self.auth = basic_auth(unquote(user or ""), unquote(password or ""))
         self.cache_key = self.key if self.auth is None else f"{self.key} {self.auth}"
 

@@ -9,7 +9,7 @@ so a task that ignores the response pays nothing for it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -146,6 +146,7 @@ class Response:
     __slots__ = (
         "status",
         "url",
+        "history",
         "elapsed_ms",
         "error",
         "_raw_headers",
@@ -175,6 +176,8 @@ class Response:
     ) -> None:
         self.status = status
         self.url = url
+        #: The redirects followed to get here, oldest first (each a Response with status, url, headers).
+        self.history: Sequence[Response] = ()
         self.elapsed_ms = elapsed_ms
         self.error = error
         self._raw_headers = raw_headers
@@ -188,6 +191,11 @@ class Response:
         self._encoding = encoding
         self._limits = limits
         self._content_error: ResponseError | None = None
+
+    @property
+    def status_code(self) -> int:
+        """``status``, under the name requests (and so Locust) uses."""
+        return self.status
 
     @property
     def ok(self) -> bool:

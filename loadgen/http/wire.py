@@ -122,15 +122,19 @@ def has_authorization(headers: Mapping[str, Any]) -> bool:
 
 
 
-def build(method: str, target: str, host_header: str, headers: Mapping[str, Any], body: bytes) -> bytes:
-    """A whole request; the method and target must have passed line_problem. Raises Invalid."""
+def build(method: str, target: str, host_header: str, headers: Mapping[str, Any], body: bytes,
+          length: int | None = None) -> bytes:
+    """A whole request; the method and target must have passed line_problem. Raises Invalid.
+
+    ``length``: the Content-Length of a body streamed after these bytes (``body`` is then empty).
+    """
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\n"]
     for k, v in headers.items():
         lines.append(f"{k}: {v}\r\n")
     # Line ends: the request line, Host, one per header, Content-Length if any, the blank line.
     ends = len(headers) + 3
-    if body or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+    if body or length is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body) if length is None else length}\r\n\r\n")
         ends += 1
     else:
         lines.append("\r\n")
@@ -154,12 +158,13 @@ class FixedRequest:
     A request that cannot be sent as given is a :class:`UsageError` (one sentence).
     """
 
-    __slots__ = ("origin", "data", "method", "endpoint", "size", "head")
+    __slots__ = ("origin", "data", "method", "endpoint", "size", "head", "url", "headers", "body")
 
     def __init__(self, recorder: Recorder, url: str, method: str = "GET",
                  headers: Mapping[str, str] | None = None, body: bytes = b"",
                  name: str | None = None) -> None:
         self.method = method.upper()
+        self.url, self.headers, self.body = url, dict(headers or {}), body  # a redirect's next hop is built from them
         problem = line_problem(self.method, url)
         if problem is not None:
             raise UsageError(f"the --url request cannot be sent: {problem}")

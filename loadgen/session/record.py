@@ -40,10 +40,11 @@ def _git_commit(scenario: Scenario | None) -> str | None:
 
 
 def stored_config(spec: RunSpec) -> ConfigJson:
-    """The configuration as stored with the run: no password in the host, and of an ad-hoc
+    """The configuration as stored with the run: no password in the host or proxy, and of an ad-hoc
     request's headers only their names (their values may be credentials)."""
     doc = spec.config.to_json()
     doc["host"] = redact(spec.config.host) if spec.config.host else spec.config.host
+    doc["proxy"] = redact(spec.config.proxy) if spec.config.proxy else spec.config.proxy
     adhoc = spec.adhoc
     if adhoc is not None:
         doc["adhoc"] = {"url": redact(adhoc.url), "method": adhoc.method, "headers": sorted(adhoc.headers),
