@@ -1,4 +1,4 @@
-"""loadgen's HTTP/1.1 client: asyncio protocols with llhttp parsing (httptools)."""
+"""loadgen's HTTP client: HTTP/1.1 on asyncio protocols with llhttp parsing (httptools), HTTP/2 over h2."""
 
 from .client import Client, FixedRequest, Origin, Session
 from .response import Headers, Response
