@@ -275,7 +275,7 @@ class Client:
     def _wire(self, method: str, origin: Origin, target: str, headers: Mapping[str, str] | None, json: Any,
               data: Any, call: CallOptions | None, strip_auth: bool = False) -> bytes:
         """The request's bytes (with the body unless it is streamed); raises Invalid."""
-        cookie_url = origin.key + target if self.cookies else ""
+        cookie_url = origin.key + target if self.cookies.held else ""
         if self._proxied and self._session.route(origin).forward:
             target = origin.key + target  # absolute form, for the forwarding proxy
         if headers is None and json is None and data is None and call is None and not cookie_url and not strip_auth:
