@@ -190,3 +190,30 @@ def test_the_proxy_option_with_credentials_masked_everywhere(tmp_path):
         assert s["errors"] == 5 and set(s["status_codes"]) <= {"401", "407"}, p.stderr  # tinyproxy: 401
         for text in (p.stdout, p.stderr, json.dumps(s)):
             assert "Secret" not in text
+
+
+def test_verify_and_cert_per_call_as_requests_names_them(tmp_path, pki):
+    with Nginx(tmp_path / "nginx", [_tls_server(pki, self_signed=True), _tls_server(pki, mutual=True)]) as ng:
+        scenario = tmp_path / "s.py"
+        scenario.write_text(textwrap.dedent(f"""
+            from loadgen import User, task
+
+            class U(User):
+                @task
+                async def t(self):
+                    self_signed, mutual = "{ng.url(0, "https")}/", "{ng.url(1, "https", host="localhost")}/"
+                    refused = await self.client.get(self_signed, name="verified")
+                    unverified = await self.client.get(self_signed, name="unverified", verify=False)
+                    pinned = await self.client.get(self_signed, name="pinned", verify="{pki.self_signed_cert}")
+                    no_cert = await self.client.get(mutual, name="no cert", verify="{pki.ca_cert}")
+                    with_cert = await self.client.get(mutual, name="cert", verify="{pki.ca_cert}",
+                                                      cert=("{pki.client_cert}", "{pki.client_key}"))
+                    assert (refused.error, unverified.status, pinned.status) == ("tls", 200, 200), refused.error
+                    assert (no_cert.status, with_cert.status) == (400, 200)
+                    raise SystemExit(0)
+        """))
+        s, p = _summary(tmp_path, str(scenario), "--users", "1", "--run-time", "5s", "--host", ng.url(0, "https"))
+        assert not s["exceptions"], s["exceptions"]
+        ends = {name.split(" ", 1)[1]: (e["requests"], e["errors_by_kind"]) for name, e in s["endpoints"].items()}
+        assert ends["verified"] == (1, {"tls": 1}) and ends["unverified"] == (1, {}) and ends["pinned"] == (1, {})
+        assert ends["cert"] == (1, {}) and ends["no cert"][0] == 1
