@@ -133,6 +133,8 @@ class Client:
         self._base = Origin(base_url) if base_url else None
         self._idle: dict[str, list[Connection]] = {}
         self._h2: dict[str, Http2Connection] = {}
+        self._connecting: dict[str, asyncio.Future[None]] = {}  # HTTP/2 on: a connect in progress, per origin
+        self._retired: list[Http2Connection] = []  # replaced HTTP/2 connections, closed with the user
         self._http2 = session.http2 if http2 is None else check_http2(http2)
         self._proxied = bool(session.proxies)
         self._intended = 0  # the open model's intended start of the next request, ns (0: now)
@@ -246,7 +248,7 @@ class Client:
             self._cut_off(ep, t_start, len(wire))
             raise
         if 300 < code < 309 and allow_redirects and code in REDIRECTS:
-            hop = _Hop(method, url if url[:1] != "/" else origin.key + target, origin, headers, json, data, call)
+            hop = _Hop(method, origin.key + target, origin, headers, json, data, call)
             return await self._follow(ep, hop, t_start, t_sent, code, conn, len(wire), max_redirects, expect)
         if conn is None:
             now = perf_counter_ns()
@@ -425,14 +427,18 @@ class Client:
                 if len(history) >= limit:
                     error = ERR_TOO_MANY_REDIRECTS
                     break
-                if (method, nxt) in visited:
+                if (method, strip_credentials(nxt)) in visited:
                     error = ERR_REDIRECT_LOOP
                     break
-                visited.add((method, nxt))
-                history.append(resp)
                 # Credentials go no further than their host, and never down to http, for the rest of the chain.
                 strip = hop.strip_auth or not keeps_authorization(hop.url, nxt)
-                hop = hop.next(method, nxt, keep_body)
+                try:
+                    nxt_hop = hop.next(method, nxt, keep_body, not strip)
+                except UsageError:
+                    break  # a Location no request can go to (an invalid port, say): the 3xx is the answer
+                visited.add((method, nxt_hop.url))
+                history.append(resp)
+                hop = nxt_hop
                 hop.strip_auth = strip
                 try:
                     wire = self._wire(method, hop.origin, hop.target, hop.headers, hop.json, hop.data, hop.call, strip)
@@ -446,6 +452,9 @@ class Client:
                     bytes_in += conn.bytes_in
                     t_first = conn.t_first
         except asyncio.CancelledError:
+            # The first hop was sent: the call's sent time is its, and earlier hops' bytes count.
+            hop_sent, hop_in = self._cut
+            self._cut = (t_sent, bytes_in + (hop_in if hop_sent else 0))
             self._cut_off(ep, t_start, bytes_out)
             raise
         now = perf_counter_ns()
@@ -514,15 +523,13 @@ class Client:
             reused = conn is not None
             if conn is None:
                 try:
-                    got = await self._session.connect(origin, bare=bare, http2=self._http2,
-                                                      tls=call.tls if call is not None else None)
+                    got = await self._connect(key, origin, bare, call)
                 except asyncio.CancelledError:
                     self._cut = (t_sent, 0)
                     raise
                 if isinstance(got, int):
                     return got, None, 0
                 if isinstance(got, Http2Connection):
-                    self._h2[key] = got
                     return await self._exchange_h2(key, got, origin, wire, head, bare, call)
                 conn = got
             t_sent = perf_counter_ns()
@@ -555,6 +562,43 @@ class Client:
             return code, conn, t_sent
         raise AssertionError("unreachable")
 
+    async def _connect(self, key: str, origin: Origin, bare: bool,
+                       call: CallOptions | None) -> Connection | Http2Connection | int:
+        """A new connection to ``origin``, or the error code of why there is none.
+
+        With HTTP/2 on, this user's concurrent requests to one origin wait for one
+        connect and share it when it speaks h2 (one connection per user and origin;
+        six gathered first requests opened six before); one that is HTTP/1.1, or
+        full, leaves the others to open their own.
+        """
+        tls = call.tls if call is not None else None
+        if self._http2 == "off":
+            return await self._session.connect(origin, bare=bare, http2="off", tls=tls)
+        pending = self._connecting.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)  # a cancelled waiter must not cancel the others' connect
+            h2 = self._h2.get(key)
+            if h2 is not None and not h2.closed and h2.available():
+                return h2
+            return await self._session.connect(origin, bare=bare, http2=self._http2, tls=tls)
+        done = self._connecting[key] = asyncio.get_running_loop().create_future()
+        try:
+            got = await self._session.connect(origin, bare=bare, http2=self._http2, tls=tls)
+            if isinstance(got, Http2Connection):
+                old = self._h2.get(key)
+                self._h2[key] = got
+                if old is not None:
+                    self._retire(old)
+            return got
+        finally:
+            del self._connecting[key]
+            done.set_result(None)
+
+    def _retire(self, h2: Http2Connection) -> None:
+        """Keep a replaced HTTP/2 connection (its streams may still run) to close with the user."""
+        self._retired = [c for c in self._retired if not c.closed]
+        self._retired.append(h2)
+
     async def _exchange_h2(self, key: str, h2: Http2Connection, origin: Origin, wire: bytes, head: bool,
                            bare: bool, call: CallOptions | None) -> tuple[int, Exchange | None, int]:
         """One request as a stream on the user's HTTP/2 connection to ``origin`` (a new one when it cannot
@@ -565,18 +609,18 @@ class Client:
         for attempt in (0, 1):
             if h2.closed or not h2.available():
                 try:
-                    got = await self._session.connect(origin, bare=bare, http2=self._http2,
-                                                      tls=call.tls if call is not None else None)
+                    got = await self._connect(key, origin, bare, call)
                 except asyncio.CancelledError:
                     self._cut = (t_sent, 0)
                     raise
                 if isinstance(got, int):
                     return got, None, 0
                 if not isinstance(got, Http2Connection):  # the server stopped offering h2
-                    self._h2.pop(key, None)
+                    if self._h2.get(key) is h2:
+                        self._retire(self._h2.pop(key))
                     self._idle.setdefault(key, []).append(got)
                     return await self._exchange(origin, wire, head, bare, call)
-                h2 = self._h2[key] = got
+                h2 = got
             stream = h2.stream()
             t_sent = perf_counter_ns()
             try:
@@ -606,8 +650,10 @@ class Client:
             self._cut_off(req.endpoint, t_start, req.size)
             raise
         if 300 < code < 309 and code in REDIRECTS and self._session.max_redirects:
-            hop = _Hop(req.method, strip_credentials(req.url), req.origin, req.headers or None, None,
-                       req.body or None, None)
+            parts = urlsplit(req.url)
+            target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            hop = _Hop(req.method, req.origin.key + target, req.origin, req.headers or None, None, req.body or None,
+                       None)
             resp = await self._follow(req.endpoint, hop, t_start, t_sent, code, conn, req.size, None, None)
             return resp.status if resp.error is None else 0
         if conn is None:
@@ -635,12 +681,10 @@ class Client:
 
     async def preconnect(self, origin: Origin, *, bare: bool = False) -> bool:
         """Open a keep-alive connection ahead of the first request; False if it failed."""
-        got = await self._session.connect(origin, bare=bare, http2=self._http2)
+        got = await self._connect(origin.key, origin, bare, None)
         if isinstance(got, int):
             return False
-        if isinstance(got, Http2Connection):
-            self._h2[origin.key] = got
-        else:
+        if not isinstance(got, Http2Connection):
             self._idle.setdefault(origin.key, []).append(got)
         return True
 
@@ -653,9 +697,10 @@ class Client:
             for c in conns:
                 c.close()
         self._idle.clear()
-        for h2 in self._h2.values():
+        for h2 in [*self._h2.values(), *self._retired]:
             h2.close()
         self._h2.clear()
+        self._retired.clear()
 
 
 class _Hop:
@@ -671,15 +716,24 @@ class _Hop:
         self.headers, self.json, self.data, self.call = headers, json, data, call
         self.strip_auth = False
 
-    def next(self, method: str, url: str, keep_body: bool) -> _Hop:
+    def next(self, method: str, url: str, keep_body: bool, keep_auth: bool) -> _Hop:
+        """The hop to ``url``; raises UsageError for a URL no request can go to.
+
+        A ``Cookie`` header given to the call is dropped, as requests does (the jar's
+        cookies are chosen again for each hop); credentials from the first URL stay
+        with their host (``keep_auth``); a Location's own credentials are used, never shown.
+        """
+        drop = ("cookie",) if keep_body else ("cookie", "content-type", "content-length")
         headers, call = self.headers, self.call
-        if not keep_body:
-            if headers:
-                headers = {k: v for k, v in headers.items() if f"{k}".lower() not in ("content-type", "content-length")}
-            if call is not None:
-                call = call.without_body()
-        return _Hop(method, url, Origin(url), headers, self.json if keep_body else None,
-                    self.data if keep_body else None, call)
+        if headers:
+            headers = {k: v for k, v in headers.items() if f"{k}".lower() not in drop}
+        if not keep_body and call is not None:
+            call = call.without_body()
+        origin = Origin(url)
+        if origin.auth is None and keep_auth and self.origin.auth is not None:
+            origin = origin.with_auth(self.origin.auth)
+        return _Hop(method, strip_credentials(url) if origin.auth is not None else url, origin, headers,
+                    self.json if keep_body else None, self.data if keep_body else None, call)
 
 
 def _location(conn: Exchange) -> str | None:

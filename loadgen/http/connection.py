@@ -262,7 +262,7 @@ class BareConnection(asyncio.Protocol):
                     self.sending = None
                     return
                 t.write(chunk)  # type: ignore[union-attr]
-        except (ValueError, OSError):
+        except Exception:  # noqa: BLE001 - a body that cannot be read, whatever its file object raises
             self.sending = None
             self.t_done = perf_counter_ns()
             self._finish(ERR_INVALID_REQUEST)

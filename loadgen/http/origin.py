@@ -62,3 +62,12 @@ class Origin:
             self.auth = basic_auth(unquote(user or ""), unquote(password or ""))
         self.cache_key = self.key if self.auth is None else f"{self.key} {self.auth}"
 
+    def with_auth(self, auth: str) -> Origin:
+        """The same origin with ``auth`` as its Authorization (a redirect within the host of a URL's credentials)."""
+        other = object.__new__(Origin)
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.auth = auth
+        other.cache_key = f"{self.key} {auth}"
+        return other
+

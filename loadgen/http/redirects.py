@@ -7,12 +7,13 @@ hops as the error kinds ``redirect_loop`` and ``too_many_redirects``.
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 __all__ = ["REDIRECTS", "DEFAULT_MAX_REDIRECTS", "redirected_method", "next_url", "keeps_authorization"]
 
 #: Statuses that are followed when the response has a Location (300 and 305 are not, as in requests).
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_SAFE = "!#$%&'()*+,/:;=?@[]~"
 #: As requests' Session (30 there), k6, vegeta and oha (10): 10.
 DEFAULT_MAX_REDIRECTS = 10
 
@@ -40,6 +41,9 @@ def next_url(current: str, location: str) -> str | None:
     location = location.strip()
     if not location or not location.isprintable():
         return None
+    # As requests does: a space or a character past ASCII in a Location is percent-encoded,
+    # what is already encoded stays as it is.
+    location = quote(location, safe=_SAFE)
     try:
         url = urljoin(current, location)
         parts = urlsplit(url)

@@ -125,12 +125,14 @@ class Session:
         ``bare``: a :class:`BareConnection`, which does not keep headers or body.
         ``http2``: ``"h2"`` offers h2 by ALPN on https and takes what the server
         picks; ``"h2c"`` also speaks HTTP/2 from the first byte on http:// (prior
-        knowledge). ``tls``: this call's own TLS options (``verify=``, ``cert=``).
+        knowledge), except through a forwarding proxy. ``tls``: this call's own TLS options (``verify=``, ``cert=``).
         A cancelled connect (the run ended) raises CancelledError and leaves no socket behind.
         """
         registry, limits, scheme = self.connections, self.limits, origin.scheme
         cls = BareConnection if bare else Connection
-        prior = http2 == "h2c" and not origin.tls
+        # Prior knowledge speaks HTTP/2 from the first byte: not to a proxy that forwards
+        # HTTP/1.1 requests (it would read the preface as a request): that route stays HTTP/1.1.
+        prior = http2 == "h2c" and not origin.tls and not (self.proxies and self.route(origin).forward)
 
         def protocol(alpn: str | None) -> asyncio.Protocol:
             if alpn == "h2" or prior:

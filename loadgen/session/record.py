@@ -13,6 +13,7 @@ from ..config import ConfigJson
 from ..engine.engine import AdHocRequest
 from ..scenario import Scenario
 from ..store.records import Row
+from ..http.proxy import Proxy
 from ..redact import redact
 from .options import RunSpec, StoreOptions
 
@@ -44,7 +45,7 @@ def stored_config(spec: RunSpec) -> ConfigJson:
     request's headers only their names (their values may be credentials)."""
     doc = spec.config.to_json()
     doc["host"] = redact(spec.config.host) if spec.config.host else spec.config.host
-    doc["proxy"] = redact(spec.config.proxy) if spec.config.proxy else spec.config.proxy
+    doc["proxy"] = Proxy.parse(spec.config.proxy, "--proxy").shown if spec.config.proxy else spec.config.proxy
     adhoc = spec.adhoc
     if adhoc is not None:
         doc["adhoc"] = {"url": redact(adhoc.url), "method": adhoc.method, "headers": sorted(adhoc.headers),
