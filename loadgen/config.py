@@ -348,6 +348,11 @@ class RunConfig:
     proxy: str | None = None  # else HTTP_PROXY, HTTPS_PROXY, NO_PROXY from the environment
     http2: str = "off"  # off, h2 (ALPN on https), h2c (also prior knowledge on http)
     max_redirects: int = 10
+    # which tasks run: those carrying one of ``tags`` (none: every task), none of ``exclude_tags``
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    # --run-time was given (not its default): it then bounds a run a scenario's LoadShape drives
+    run_time_given: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -395,6 +400,7 @@ class RunConfig:
         kw = {k: v for k, v in doc.items() if k in known}
         stages = kw.get("stages") or ()
         kw["stages"] = tuple(Stage(**s) for s in stages)  # type: ignore[union-attr]
-        if "resolve" in kw:
-            kw["resolve"] = tuple(kw["resolve"] or ())  # type: ignore[arg-type]
+        for name in ("resolve", "tags", "exclude_tags"):
+            if name in kw:
+                kw[name] = tuple(kw[name] or ())  # type: ignore[arg-type]
         return cls(**kw)  # type: ignore[arg-type]

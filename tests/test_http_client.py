@@ -29,13 +29,13 @@ from loadgen.engine.engine import AdHocRequest, Engine
 from loadgen.errors import UsageError
 from loadgen.http.client import Client, FixedRequest, Origin, Session
 from loadgen.engine.recorder import Recorder
-from loadgen.scenario import Scenario, TaskSet, User
+from loadgen.scenario import Scenario, UserTasks, User
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _scenario(user_cls: type[User]) -> Scenario:
-    return Scenario(__file__, (TaskSet(user_cls, (user_cls.go,), ("go",)),), (1,))
+    return Scenario(__file__, (UserTasks(user_cls, (user_cls.go,), ("go",)),), (1,))
 
 
 def _mixed_user() -> type[User]:

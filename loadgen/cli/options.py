@@ -21,6 +21,7 @@ from typing import Generic, Literal, TypeVar
 
 from ..config import DEFAULT_MAX_NAMES, RunConfig
 from ..store.url import DEFAULT_DB_URL
+from ..tags import parse_tags
 from . import parsers as p
 
 T = TypeVar("T")
@@ -177,6 +178,10 @@ MAX_REDIRECTS = _opt("--max-redirects", env=("LOADGEN_MAX_REDIRECTS",), key="max
                      parse=p.bounded("max_redirects"),
                      help="Redirects a call follows (default 10); more is a too_many_redirects error; 0 records the "
                           "3xx.")
+TAGS = _opt("--tags", env=("LOADGEN_TAGS",), key="tags", parse=parse_tags,
+            help="Run only the tasks tagged with one of these (@tag), e.g. checkout,search.")
+EXCLUDE_TAGS = _opt("--exclude-tags", env=("LOADGEN_EXCLUDE_TAGS",), key="exclude_tags", parse=parse_tags,
+                    help="Do not run the tasks tagged with one of these.")
 
 #: Every option of ``loadgen run``, in the order --help lists them.
 RUN_OPTIONS: tuple[Option[object], ...] = (
@@ -185,7 +190,7 @@ RUN_OPTIONS: tuple[Option[object], ...] = (
     DB, SPOOL_DIR, ENVIRONMENT, GIT_COMMIT, THRESHOLD, ABORT_ON_FAIL, BASELINE_VERSION, FAIL_ON_REGRESSION,
     THRESHOLDS_FILE, BASELINE_RUNS, METRICS_PORT, METRICS_ADDR, METRICS_GRACE, MONITOR, QUEUE, COLLECT_INTERVAL,
     WORKERS, REPORT, SHARD, RUN_ID, SHARD_WAIT, ON_WORKER_FAILURE, MAX_HEAD_SIZE, MAX_BODY_SIZE, MAX_DECODED_SIZE,
-    MAX_NAMES, INSECURE, CA_BUNDLE, CLIENT_CERT, CLIENT_KEY, RESOLVE, PROXY, HTTP2, MAX_REDIRECTS,
+    MAX_NAMES, INSECURE, CA_BUNDLE, CLIENT_CERT, CLIENT_KEY, RESOLVE, PROXY, HTTP2, MAX_REDIRECTS, TAGS, EXCLUDE_TAGS,
 )
 
 #: The keys a scenario file's ``options`` may hold: the table's, and only those.

@@ -48,6 +48,8 @@ def run(
     config = settings.run_config(values)
     if scenario is not None and config.host is None:
         raise UsageError(f"{scenario.path}: no host; pass --host, set TARGET_HOST, or set host on the User class")
+    if scenario is not None:
+        scenario.prepare(config)  # tags, a load shape against the model: exit 2 before a store row exists
     gate = settings.gate_options(values)
     store = settings.store_options(values)
     settings.check_outputs(values)

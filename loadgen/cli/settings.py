@@ -81,6 +81,9 @@ def run_config(values: OptionValues) -> RunConfig:
         proxy=values.get(o.PROXY),
         http2=values.get(o.HTTP2),
         max_redirects=values.get(o.MAX_REDIRECTS),
+        tags=values.get(o.TAGS) or (),
+        exclude_tags=values.get(o.EXCLUDE_TAGS) or (),
+        run_time_given=values.chosen(o.RUN_TIME) is not None,
     )
     from ..http.settings import tls_options
 

@@ -9,7 +9,14 @@ the whole run (one task per request starves completions under overload, as
 measured in issue 2), so past capacity the engine keeps its bound and counts.
 
 Closed model: ``users`` coroutines loop over their tasks with think time; a
-tick adds (or retires) users to follow the target user count.
+tick adds (or retires) users to follow the target user count (the stages, or a
+scenario's :class:`~loadgen.shape.LoadShape`). A user that raises ``StopUser``
+ends and is not replaced; the other control exceptions are no failures.
+
+A scenario's hook listeners (:mod:`loadgen.engine.hooks`) are installed for the
+run: ``test_start`` fires before the first user starts, ``test_stop`` after the
+last one stopped; users get a client that reports to ``events.request`` only
+when that hook has listeners.
 
 Every second :meth:`Recorder.snapshot` closes an interval and the engine
 hands the snapshot to its sinks (the live display, later the store and the
@@ -42,15 +49,20 @@ from time import perf_counter_ns
 from typing import Any
 
 from . import histogram as hdr
-from ..config import RunConfig
+from ..config import MAX_DURATION_S, RunConfig
+from ..control import StopUser, TaskControl
 from ..diagnostics import MEASUREMENT, Diagnostics, WarningList
-from ..errors import EXIT_RUN
+from ..errors import EXIT_RUN, UsageError
 from ..http.client import Client, FixedRequest
 from ..http.settings import http_session
 from ..http.limits import Limits
 from .recorder import IntervalSnapshot, Recorder
-from ..scenario import Scenario, TaskSet
+from ..scenario import Scenario, UserTasks
+from ..shape import ShapeDriver
 from ..sinks import IntervalSink
+from ..tasksets import leave_sets
+from .hooks import RunHooks
+from .mix import UserMix
 from .stall import StallMonitor, StopRun, Watchdog
 from .workload import Phase, Shape, arrival_times, level_at, shape_of
 
@@ -213,6 +225,10 @@ class Engine:
         self.users_max = 0
         self.diagnostics = diagnostics if diagnostics is not None else Diagnostics()
         self.warnings = WarningList(self.diagnostics)  # what sinks read and append to
+        self._driver: ShapeDriver | None = None  # a scenario's LoadShape, driving the closed model
+        self._gone = 0  # closed-model users that raised StopUser: they are not replaced
+        if scenario is not None:
+            self.scenario = scenario = self._prepare(scenario)
         self.broke_at: dict[str, Any] | None = None
         self._seed = config.seed
         self._rng = random.Random(config.seed)
@@ -235,6 +251,9 @@ class Engine:
         self._end_handle: asyncio.Handle | None = None
         self._interval_handle: asyncio.Handle | None = None
         self._host = config.host or (scenario.host if scenario else None)
+        self._mix = UserMix(scenario, self._rng, self._share, self.model == "closed") if scenario else None
+        self._hooks = (RunHooks(scenario, config, self._host, self._exception, self.diagnostics.warn)
+                       if scenario else None)
         self._scenario_file = str(Path(scenario.path).resolve()) if scenario else ""
         self._monitor: StallMonitor | None = None
         self._watchdog: Watchdog | None = None
@@ -253,6 +272,37 @@ class Engine:
 
     def _shape(self) -> Shape:
         return shape_of(self.config)
+
+    def _prepare(self, scenario: Scenario) -> Scenario:
+        """The tasks the tags select (classes left with none are dropped, with a warning); a LoadShape."""
+        scenario, dropped = scenario.prepare(self.config)
+        for text in dropped:
+            self.diagnostics.warn(text)
+        if scenario.shape is not None:
+            try:
+                self._driver = ShapeDriver(scenario.shape())
+            except Exception as exc:
+                raise UsageError(f"{scenario.path}: {scenario.shape.__name__}() raised {type(exc).__name__}: "
+                                 f"{exc}") from None
+        return scenario
+
+    def _planned_s(self) -> float:
+        """How long the schedule runs: a LoadShape's run ends when its tick() says, or at a --run-time given."""
+        if self._driver is None:
+            return self.shape.duration_s
+        return self.config.run_time_s if self.config.run_time_given else MAX_DURATION_S
+
+    def _level(self, t: float) -> float | None:
+        """The closed model's user count at ``t`` s; None once a LoadShape ended the run."""
+        if self._driver is None:
+            return level_at(self.shape.stages, t)
+        try:
+            return self._driver.level(t)
+        except Exception as exc:
+            self._exception(exc)
+            if self.stop_reason is None:
+                self.stop_reason = f"{self._driver.name}.tick() raised {type(exc).__name__}"
+            return None
 
     # -- running ------------------------------------------------------------
     def run(self) -> RunResult:
@@ -287,6 +337,8 @@ class Engine:
         try:
             return await self._run(loop)
         finally:
+            if self._hooks is not None:
+                self._hooks.close()
             self._finished = True
             if self._watchdog is not None:
                 self._watchdog.stop()
@@ -316,6 +368,8 @@ class Engine:
             assert a is not None
             self._fixed = FixedRequest(self.recorder, a.url, a.method, a.headers, a.body)
         self.session.start()
+        if self._hooks is not None:
+            await self._hooks.start(self._done)
         if self.model == "open":
             await self._preallocate()
         if self._start_gate is not None:
@@ -323,7 +377,9 @@ class Engine:
         started_at = time.time()
         self._t0 = t0 = perf_counter_ns()
         self.recorder.start(t0)
-        self._schedule_end_ns = t0 + int(self.shape.duration_s * 1e9)
+        self._schedule_end_ns = t0 + int(self._planned_s() * 1e9)
+        if self._driver is not None:
+            self._driver.shape.reset_time()
         self._interval_handle = loop.call_later(_INTERVAL_S, self._interval, 1)
         self._monitor = StallMonitor(loop, self.recorder)
         self._monitor.start()
@@ -346,10 +402,12 @@ class Engine:
             self._user_tick()
         # The open model ends when its schedule is spent (see _tick), so that arrivals
         # due in the last millisecond are not cut off by a timer racing the scheduler.
-        self._end_handle = None if self.model == "open" else loop.call_later(self.shape.duration_s, self.stop)
+        self._end_handle = None if self.model == "open" else loop.call_later(self._planned_s(), self.stop)
         try:
             await self._done.wait()
             await self._drain()
+            if self._hooks is not None:
+                await self._hooks.stop(max(1.0, self.config.graceful_stop_s))
         finally:
             self._finished = True  # users left now are abandoned; the watchdog stands down
             self._monitor.stop()
@@ -362,6 +420,8 @@ class Engine:
         self._emit(snap)
         self.session.close()
         schedule_ns = min(self._stop_ns, self._schedule_end_ns) - t0
+        if self._driver is not None:
+            self.shape = Shape(tuple(self._driver.stages))  # what the LoadShape asked for, for the summary
         self._warn_at_end()
         return RunResult(
             recorder=self.recorder,
@@ -516,15 +576,15 @@ class Engine:
             )
 
     # -- users ------------------------------------------------------------
-    def _new_user(self) -> tuple[Any, TaskSet | None]:
+    def _new_user(self) -> tuple[Any, UserTasks | None]:
         # Indices are unique across the parts of a run (their seeds and feeders differ).
         index = self._user_count * self.part[1] + self.part[0]
         self._user_count += 1
-        if self.scenario is None:
+        if self._mix is None or self._hooks is None:
             return _FixedUser(Client(self.session, None), index), None
-        sc = self.scenario
-        ts = sc.task_sets[0] if len(sc.task_sets) == 1 else self._rng.choices(sc.task_sets, sc.weights)[0]
-        user = ts.user_class(Client(self.session, self._host, http2=ts.user_class.http2), index)
+        ts = self._mix.pick()
+        user = ts.user_class(self._hooks.client(self.session, self._host, ts.user_class.http2), index)
+        user.environment = self._hooks.environment
         user.random.seed(None if self._seed is None else self._seed * 1_000_003 + index)
         return user, ts
 
@@ -546,10 +606,15 @@ class Engine:
                     where = f"{self.scenario.path}:{fr.lineno}: "
         self.diagnostics.count("scenario", f"{where}{type(exc).__name__}: {exc}")
 
-    def _failed(self, ts: TaskSet, fn: Any, exc: Exception) -> None:
-        """An iteration ended in an exception: counted per task (only on failure)."""
+    def _failed(self, ts: UserTasks, fn: Any, exc: Exception) -> bool:
+        """An iteration ended in an exception: counted per task (only on failure). True: the user
+        raised StopUser and stops for good; the other control exceptions are not failures either."""
+        if isinstance(exc, TaskControl):
+            return isinstance(exc, StopUser)
         self._exception(exc)
-        self.recorder.fail_iteration(f"{ts.user_class.__name__}.{getattr(fn, '__name__', 'task')}")
+        name = getattr(fn, "task_name", None) or getattr(fn, "__name__", "task")
+        self.recorder.fail_iteration(f"{ts.user_class.__name__}.{name}")
+        return False
 
     def _escape(self, exc: BaseException) -> None:
         """A scenario raised SystemExit or KeyboardInterrupt: end the run cleanly, naming where.
@@ -568,7 +633,8 @@ class Engine:
             self.stop_reason = f"scenario raised {type(exc).__name__} at {where}" + (f":{line}" if line else "")
         self.interrupt()
 
-    async def _start_user(self, user: Any) -> bool:
+    async def _start_user(self, user: Any) -> bool | None:
+        """Whether the user started; None: its on_start raised StopUser (it stops for good)."""
         if isinstance(user, _FixedUser):
             return True
         try:
@@ -577,6 +643,8 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, TaskControl):
+                return None if isinstance(exc, StopUser) else True
             self._exception(exc)
             self.recorder.fail_iteration(f"{type(user).__name__}.on_start")
             return False
@@ -590,6 +658,7 @@ class Engine:
             user.client.close()
             return
         try:
+            await leave_sets(user, self._exception)
             await user.on_stop()
         except asyncio.CancelledError:
             pass
@@ -605,8 +674,14 @@ class Engine:
         if self._stopping:
             return
         t = (perf_counter_ns() - self._t0) / 1e9
-        want = self._share(math.ceil(level_at(self.shape.stages, t) - 1e-9))
-        have = self.users - self._retire
+        level = self._level(t)
+        if level is None:
+            self.stop()
+            return
+        want = self._share(math.ceil(level - 1e-9))
+        if self._mix is not None and self._mix.capacity is not None:
+            want = min(want, self._mix.capacity)
+        have = self.users - self._retire + self._gone
         for _ in range(want - have):
             user, ts = self._new_user()
             self._spawn(self._closed_user(user, ts))
@@ -616,14 +691,18 @@ class Engine:
                 task.cancel()
         self._user_handle = self._loop.call_later(_USER_TICK_S, self._user_tick)
 
-    async def _closed_user(self, user: Any, ts: TaskSet | None) -> None:
+    async def _closed_user(self, user: Any, ts: UserTasks | None) -> None:
         me = asyncio.current_task()
         rec = self.recorder
+        gone = False  # StopUser: the user ends for good and is not replaced
         try:
-            while not await self._start_user(user):
+            while not (started := await self._start_user(user)):
                 # A user whose on_start failed keeps its place and tries again after a
                 # pause: respawning it at once would turn a bad login into a flood.
                 if self._stopping:
+                    return
+                if started is None:
+                    gone = True
                     return
                 if self._retire:
                     self._retire -= 1
@@ -650,7 +729,7 @@ class Engine:
                 if self._retire and not self._stopping:
                     self._retire -= 1
                 return
-            wait = ts.user_class.wait_time
+            wait = ts.wait
             spins = 0
             while not self._stopping:
                 if self._retire:
@@ -658,11 +737,13 @@ class Engine:
                     break
                 rec.iterations += 1
                 self.inflight += 1
-                fn = ts.pick(user.random)
+                fn = ts.pick(user)
                 try:
                     await fn(user)
                 except Exception as exc:  # CancelledError is not an Exception: it passes
-                    self._failed(ts, fn, exc)
+                    if self._failed(ts, fn, exc):
+                        gone = True
+                        return
                     spins = _YIELD_EVERY - 1  # it may have raised before its first await
                 except _SIGNAL_EXITS as exc:
                     self._escape(exc)
@@ -688,6 +769,9 @@ class Engine:
                         await asyncio.sleep(0)
         finally:
             self.users -= 1
+            self._gone += gone
+            if ts is not None and self._mix is not None:
+                self._mix.release(ts)
             await self._stop_user(user)
 
     # -- open model ---------------------------------------------------------
@@ -774,7 +858,7 @@ class Engine:
                 t.add_done_callback(self._tasks.discard)
         await asyncio.sleep(0)  # let every new user reach its idle wait
 
-    async def _open_user(self, slot: _Slot, ts: TaskSet | None, intended: int | None, started: bool = False) -> None:
+    async def _open_user(self, slot: _Slot, ts: UserTasks | None, intended: int | None, started: bool = False) -> None:
         """An open-model user: serve arrivals until the run stops (``intended`` None: start idle)."""
         user = slot.user
         client = user.client
@@ -804,11 +888,12 @@ class Engine:
                     finally:
                         self.inflight -= 1
                 else:
-                    fn = ts.pick(user.random)
+                    fn = ts.pick(user)
                     try:
                         await fn(user)
                     except Exception as exc:  # CancelledError is not an Exception: it passes
-                        self._failed(ts, fn, exc)
+                        if self._failed(ts, fn, exc):
+                            break  # StopUser: this user ends; the pool starts another when arrivals need one
                     except _SIGNAL_EXITS as exc:
                         self._escape(exc)
                         break
@@ -819,6 +904,8 @@ class Engine:
                 intended = None
         finally:
             self.users -= 1
+            if ts is not None and self._mix is not None:
+                self._mix.release(ts)
             await self._stop_user(user)
 
     # -- intervals ------------------------------------------------------------

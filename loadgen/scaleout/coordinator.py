@@ -258,8 +258,11 @@ class Coordinator:
         if not alive:
             raise RunError("every worker process died before the run started")
         started_at = time.time()
-        self._kill_at = min(self._kill_at, time.monotonic() + self.shape.duration_s
-                            + self.config.graceful_stop_s + _HARD_MARGIN_S)
+        # A scenario's LoadShape ends the run when its tick() says (bounded only by a --run-time given).
+        shaped = self.scenario is not None and self.scenario.shape is not None and not self.config.run_time_given
+        if not shaped:
+            self._kill_at = min(self._kill_at, time.monotonic() + self.shape.duration_s
+                                + self.config.graceful_stop_s + _HARD_MARGIN_S)
         for w in alive:
             w.send("go")
         while not all(w.dead or w.part is not None for w in self._workers):
