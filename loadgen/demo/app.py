@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from loadgen.demo.auth import Session, TokenStore, credentials_ok
 from loadgen.demo.config import CONTENT_TYPES, DemoConfig
 from loadgen.demo.jobs import JobQueue
+from loadgen.demo.page import add_page_routes
 from loadgen.errors import RunError
 
 __all__ = [
@@ -463,6 +464,7 @@ def make_app(config: DemoConfig) -> web.Application:
             web.get("/api/campaigns/{campaign_id}", state.get_campaign),
         ]
     )
+    add_page_routes(app)  # a browser page over the API, for HAR recordings (loadgen har)
     return app
 
 
