@@ -36,6 +36,7 @@ from .tags import tags_of
 from .waits import BORN, between, constant
 
 if TYPE_CHECKING:
+    from .convert import Conversion
     from .config import RunConfig
     from .http.client import Client
 
@@ -149,6 +150,8 @@ class Scenario:
     options: dict[str, Any] = field(default_factory=dict)
     shape: type[LoadShape] | None = None
     listeners: Listeners = Listeners()
+    #: A locustfile run as it is: what its conversion could not translate (``file:line: what and why``).
+    conversion_warnings: tuple[str, ...] = ()
 
     @property
     def host(self) -> str | None:
@@ -182,8 +185,8 @@ class Scenario:
             chosen = (f" --tags {','.join(tags)}" if tags else "") + (
                 f" --exclude-tags {','.join(exclude_tags)}" if exclude_tags else "")
             raise UsageError(f"{self.path}: no task is left to run with{chosen}")
-        return Scenario(self.path, tuple(kept), tuple(weights), self.options, self.shape, self.listeners), tuple(
-            warnings)
+        return Scenario(self.path, tuple(kept), tuple(weights), self.options, self.shape, self.listeners,
+                        self.conversion_warnings), tuple(warnings)
 
     def prepare(self, config: RunConfig) -> tuple[Scenario, tuple[str, ...]]:
         """The scenario as ``config`` runs it (:meth:`select` by its tags), checked against it: a
@@ -245,7 +248,11 @@ def load_scenario(file: str | Path) -> Scenario:
     saved = events.snapshot()  # what the file adds to the hooks is its own, taken back below
     try:
         try:
-            spec.loader.exec_module(module)
+            converted = _converted(path, shown)
+            if converted is None:
+                spec.loader.exec_module(module)
+            else:
+                exec(compile(converted.code, str(path), "exec"), module.__dict__)  # noqa: S102 - the user's file
         except SyntaxError as exc:
             raise ScenarioError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}") from None
         except ScenarioError as exc:
@@ -267,7 +274,26 @@ def load_scenario(file: str | Path) -> Scenario:
         _init(scenario, [fn for fn in events.init.listeners if fn not in dict(saved)[events.init]], path, shown)
     finally:
         listeners = events.taken_since(saved)
-    return Scenario(scenario.path, task_sets, weights, scenario.options, shape, listeners)
+    return Scenario(scenario.path, task_sets, weights, scenario.options, shape, listeners,
+                    converted.warnings if converted is not None else ())
+
+
+def _converted(path: Path, shown: Path) -> Conversion | None:
+    """A locustfile (it imports locust) converted in memory, as ``loadgen convert`` would; else None."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the import reports what is wrong with the file
+    from .convert import is_locustfile
+
+    if not is_locustfile(source):
+        return None
+    from .convert import convert_source
+
+    try:
+        return convert_source(source, str(shown))
+    except UsageError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _broken(path: Path, shown: Path, exc: BaseException, doing: str) -> ScenarioError:

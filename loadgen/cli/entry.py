@@ -10,6 +10,8 @@ import typer
 from . import run as _run  # noqa: F401
 from . import stored as _stored  # noqa: F401
 from . import demo as _demo  # noqa: F401
+from . import convert as _convert  # noqa: F401
+from . import har as _har  # noqa: F401
 from .root import app
 
 __all__ = ["app", "main"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -73,7 +74,12 @@ def _scenario(scenario_file: str | None, url: object) -> Scenario | None:
         raise UsageError("give a scenario file or --url, not both")
     if not scenario_file and url is None:
         raise UsageError("give a scenario file to run, or --url for ad-hoc mode")
-    return load_scenario(scenario_file) if scenario_file else None
+    if not scenario_file:
+        return None
+    scenario = load_scenario(scenario_file)
+    for warning in scenario.conversion_warnings:  # a locustfile, converted in memory: as `loadgen convert` says
+        print(f"loadgen: warning: {warning}", file=sys.stderr)
+    return scenario
 
 
 def _banner(out: Console, config: RunConfig, scenario: Scenario | None, values: OptionValues,
