@@ -436,6 +436,13 @@ class _Decider:
             relative = isinstance(first, cst.FormattedStringText) and first.value.startswith("/")
             if any("?" in t for t in texts) and (relative or fast) and params is None:
                 return url.deep_clone()
+            return None
+        if fast:
+            return url.deep_clone()  # FastHttpUser names a row by the URL argument as given, whatever it is
+        if any("?" in text for text in _string_parts(url)):
+            # HttpUser names it by path and query, known only at run time (ELSEWHERE + "/x?y=2").
+            self.warn(s, f"{code_of(s.node)}: Locust names this request by its path and query string, known only "
+                      "at run time; loadgen names it by its path: add name= to keep Locust's row")
         return None
 
     # -- responses of `with` blocks ----------------------------------------------------------------
@@ -597,6 +604,23 @@ def _async_listener(qualified: str) -> bool:
     """``@events.test_start.add_listener`` or ``test_stop``'s: loadgen awaits such a listener if it is async."""
     return is_locust(qualified) and qualified.split(".")[-3:] in (
         ["events", "test_start", "add_listener"], ["events", "test_stop", "add_listener"])
+
+
+def _string_parts(node: cst.CSTNode) -> list[str]:
+    """The literal text inside an expression: its strings and the text of its f-strings."""
+    found: list[str] = []
+
+    class _Strings(cst.CSTVisitor):
+        def visit_SimpleString(self, n: cst.SimpleString) -> None:
+            value = n.evaluated_value
+            if isinstance(value, str):
+                found.append(value)
+
+        def visit_FormattedStringText(self, n: cst.FormattedStringText) -> None:
+            found.append(n.value)
+
+    node.visit(_Strings())
+    return found
 
 
 def _names_in(node: cst.CSTNode) -> set[cst.CSTNode]:
