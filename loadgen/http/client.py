@@ -522,11 +522,7 @@ class Client:
                     break
             reused = conn is not None
             if conn is None:
-                try:
-                    got = await self._connect(key, origin, bare, call)
-                except asyncio.CancelledError:
-                    self._cut = (t_sent, 0)
-                    raise
+                got = await self._connect(key, origin, bare, call, t_sent)
                 if isinstance(got, int):
                     return got, None, 0
                 if isinstance(got, Http2Connection):
@@ -562,15 +558,24 @@ class Client:
             return code, conn, t_sent
         raise AssertionError("unreachable")
 
-    async def _connect(self, key: str, origin: Origin, bare: bool,
-                       call: CallOptions | None) -> Connection | Http2Connection | int:
+    async def _connect(self, key: str, origin: Origin, bare: bool, call: CallOptions | None,
+                       t_sent: int = 0) -> Connection | Http2Connection | int:
         """A new connection to ``origin``, or the error code of why there is none.
 
         With HTTP/2 on, this user's concurrent requests to one origin wait for one
         connect and share it when it speaks h2 (one connection per user and origin;
         six gathered first requests opened six before); one that is HTTP/1.1, or
-        full, leaves the others to open their own.
+        full, leaves the others to open their own. Cancelled (the run ended), it leaves in
+        ``_cut`` that this attempt sent nothing (``t_sent``: an earlier attempt's, or 0).
         """
+        try:
+            return await self._open(key, origin, bare, call)
+        except asyncio.CancelledError:
+            self._cut = (t_sent, 0)
+            raise
+
+    async def _open(self, key: str, origin: Origin, bare: bool,
+                    call: CallOptions | None) -> Connection | Http2Connection | int:
         tls = call.tls if call is not None else None
         if self._http2 == "off":
             return await self._session.connect(origin, bare=bare, http2="off", tls=tls)
@@ -608,11 +613,7 @@ class Client:
         t_sent = 0
         for attempt in (0, 1):
             if h2.closed or not h2.available():
-                try:
-                    got = await self._connect(key, origin, bare, call)
-                except asyncio.CancelledError:
-                    self._cut = (t_sent, 0)
-                    raise
+                got = await self._connect(key, origin, bare, call, t_sent)
                 if isinstance(got, int):
                     return got, None, 0
                 if not isinstance(got, Http2Connection):  # the server stopped offering h2
