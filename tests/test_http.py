@@ -7,13 +7,13 @@ import gzip
 import shutil
 import ssl
 import subprocess
-import threading
 import zlib
 from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
 
+from aiohttp_thread import ThreadedApp
 from clients import run_client
 from loadgen.http.tls import TlsOptions
 from loadgen.http.client import Client
@@ -78,36 +78,10 @@ def _app() -> web.Application:
     return app
 
 
-class _Server:
-    def __init__(self, ssl_ctx: ssl.SSLContext | None = None) -> None:
-        self.ready = threading.Event()
-        self.ssl_ctx = ssl_ctx
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(_app())
-        self.loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.ssl_ctx)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[_Server]:
-    s = _Server()
-    yield s
-    s.stop()
+def server() -> Iterator[ThreadedApp]:
+    with ThreadedApp(_app) as s:
+        yield s
 
 
 def _run(coro_fn, base_url: str, **session_kw):
@@ -243,8 +217,7 @@ def test_tls(tmp_path):
     )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(crt, key)
-    s = _Server(ctx)
-    try:
+    with ThreadedApp(_app, ctx) as s:
         async def go(c: Client):
             return await c.get("/echo")
 
@@ -253,8 +226,6 @@ def test_tls(tmp_path):
         # with verification on, a self-signed certificate is a tls error, not a crash
         r2, _ = _run(go, f"https://127.0.0.1:{s.port}")
         assert r2.error == "tls"
-    finally:
-        s.stop()
 
 
 def test_expected_error_statuses_are_recorded_but_not_errors(server):

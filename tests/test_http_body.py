@@ -10,7 +10,6 @@ the server did not see as given.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import BodyPartReader, web
 
+from aiohttp_thread import ThreadedApp
 from loadgen.errors import UsageError
 from loadgen.http import body as body_mod
 from loadgen.http.body import CHUNK, SMALL, Body, BodyChanged, encode_body
@@ -93,44 +93,21 @@ async def _raw(request: web.Request) -> web.Response:
                               "sha256": h.hexdigest()})
 
 
-class _Server:
-    """aiohttp on 127.0.0.1, a free port, in its own thread and event loop."""
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(20)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application(client_max_size=16 << 20)
-        app.router.add_post("/parts", _parts)
-        app.router.add_post("/form", _form)
-        app.router.add_post("/raw", _raw)
-        runner = web.AppRunner(app)
-        self.loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(20)
+def _app() -> web.Application:
+    app = web.Application(client_max_size=16 << 20)
+    app.router.add_post("/parts", _parts)
+    app.router.add_post("/form", _form)
+    app.router.add_post("/raw", _raw)
+    return app
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[_Server]:
-    s = _Server()
-    yield s
-    s.stop()
+def server() -> Iterator[ThreadedApp]:
+    with ThreadedApp(_app) as s:
+        yield s
 
 
-def _send(server: _Server, body: Body, path: str = "/parts", each: Callable[[], None] | None = None) -> dict[str, Any]:
+def _send(server: ThreadedApp, body: Body, path: str = "/parts", each: Callable[[], None] | None = None) -> dict[str, Any]:
     """POST ``body`` over a socket, streaming ``chunks()``; the server's JSON answer.
 
     Checks on the way what every caller relies on: pieces are non-empty bytes of
@@ -172,7 +149,7 @@ def _seen(answer: dict[str, Any]) -> list[dict[str, Any]]:
 # -- every files= form, with data= fields ----------------------------------------
 
 
-def test_every_files_form_with_data_fields(server: _Server, tmp_path: Path) -> None:
+def test_every_files_form_with_data_fields(server: ThreadedApp, tmp_path: Path) -> None:
     csv = tmp_path / "report.csv"
     csv.write_bytes(b"a,b\n1,2\n" * 5000)  # 40 KB, read through its file object
     png = tmp_path / "photo.png"
@@ -234,13 +211,13 @@ def test_every_files_form_with_data_fields(server: _Server, tmp_path: Path) -> N
                             "size": png.stat().st_size}
 
 
-def test_extra_headers_replace_the_built_ones(server: _Server) -> None:
+def test_extra_headers_replace_the_built_ones(server: ThreadedApp) -> None:
     body = encode_body(files={"f": ("a.txt", b"x", None, {"content-type": "text/x-given", "X-Id": "7"})})
     (part,) = _send(server, body)["parts"]
     assert part["content_type"] == "text/x-given" and part["extra"] == {"X-Id": "7"}
 
 
-def test_unicode_and_quoting_in_names(server: _Server) -> None:
+def test_unicode_and_quoting_in_names(server: ThreadedApp) -> None:
     body = encode_body(
         data={"prénom": "Zoë", 'say "x"': "quoted name", "bin": b"\x00\xff"},
         files={
@@ -260,7 +237,7 @@ def test_unicode_and_quoting_in_names(server: _Server) -> None:
     ]
 
 
-def test_empty_files_and_empty_fields(server: _Server, tmp_path: Path) -> None:
+def test_empty_files_and_empty_fields(server: ThreadedApp, tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     body = encode_body(data={"blank": ""}, files={"p": empty, "b": ("e.bin", b""), "io": ("e.dat", io.BytesIO())})
@@ -272,7 +249,7 @@ def test_empty_files_and_empty_fields(server: _Server, tmp_path: Path) -> None:
     ]
 
 
-def test_file_objects_are_sent_from_their_position(server: _Server, tmp_path: Path) -> None:
+def test_file_objects_are_sent_from_their_position(server: ThreadedApp, tmp_path: Path) -> None:
     path = tmp_path / "seq.bin"
     content = bytes(range(256)) * 1000
     path.write_bytes(content)
@@ -338,7 +315,7 @@ def _readlink(p: str) -> str:
 # -- replay ------------------------------------------------------------------------
 
 
-def test_replay_gives_the_same_bytes(server: _Server, tmp_path: Path) -> None:
+def test_replay_gives_the_same_bytes(server: ThreadedApp, tmp_path: Path) -> None:
     path = tmp_path / "r.bin"
     path.write_bytes(os.urandom(200_000))
     mem = io.BytesIO(b"skip:" + os.urandom(100_000))
@@ -364,7 +341,7 @@ class _SizedStream:
         return self._length
 
 
-def test_a_non_seekable_stream_is_sent_once(server: _Server) -> None:
+def test_a_non_seekable_stream_is_sent_once(server: ThreadedApp) -> None:
     content = os.urandom(200_000)  # more than a pipe holds: a writer thread feeds it
     r, w = os.pipe()
 
@@ -432,7 +409,7 @@ def test_a_file_object_that_changed_raises(tmp_path: Path) -> None:
 # -- data= without files ---------------------------------------------------------
 
 
-def test_data_fields_are_urlencoded(server: _Server) -> None:
+def test_data_fields_are_urlencoded(server: ThreadedApp) -> None:
     body = encode_body(data={"a": "1", "b": ["x", "y"], "n": None, "u": "é & =", "f": 2.5})
     assert body.content_type == "application/x-www-form-urlencoded" and body.replayable
     assert body.small == b"a=1&b=x&b=y&u=%C3%A9+%26+%3D&f=2.5" and body.length == len(body.small)
@@ -442,7 +419,7 @@ def test_data_fields_are_urlencoded(server: _Server) -> None:
     assert pairs.small == b"k=1&k=2"
 
 
-def test_raw_data_is_sent_as_is(server: _Server, tmp_path: Path) -> None:
+def test_raw_data_is_sent_as_is(server: ThreadedApp, tmp_path: Path) -> None:
     for data, raw in ((b"\x00bytes", b"\x00bytes"), ("texté", "texté".encode()), (bytearray(b"ba"), b"ba")):
         body = encode_body(data=data)
         assert body.content_type is None and body.small == raw
@@ -472,7 +449,7 @@ def test_small_and_chunked_bodies(tmp_path: Path) -> None:
     assert streamed.small is None  # a file object is always streamed, however small
 
 
-def test_the_boundary_never_occurs_in_contents(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_boundary_never_occurs_in_contents(server: ThreadedApp, monkeypatch: pytest.MonkeyPatch) -> None:
     taken, fresh = "a" * 32, "b" * 32
     draws = iter([taken, fresh])
     monkeypatch.setattr(body_mod, "_random_boundary", lambda: next(draws))
@@ -543,7 +520,7 @@ def _rss_kb() -> int:
 
 
 @pytest.mark.parametrize("given", ["path", "file object"])
-def test_a_100_mb_file_is_streamed_in_flat_memory(server: _Server, tmp_path: Path, given: str) -> None:
+def test_a_100_mb_file_is_streamed_in_flat_memory(server: ThreadedApp, tmp_path: Path, given: str) -> None:
     path = tmp_path / "huge.bin"
     size = 100 * 1024 * 1024
     with open(path, "wb") as f:

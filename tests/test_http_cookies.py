@@ -15,7 +15,6 @@ import asyncio
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from email.utils import formatdate
@@ -26,6 +25,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aiohttp_thread import ThreadedApp, ThreadedStreamServer
 from loadgen.errors import UsageError
 from loadgen.http.cookies import CookieJar, _Request, cookie_header
 from servers_tls import Pki, make_pki
@@ -33,69 +33,32 @@ from servers_tls import Pki, make_pki
 pytestmark = pytest.mark.timeout(120)
 
 
-class CookieServer:
-    """aiohttp on 127.0.0.1 in its own thread: every path sets the cookies in its ``c`` query values.
+async def _set_cookies(request: web.Request) -> web.Response:
+    """Every path sets the cookies in its ``c`` query values and answers with the cookies it got."""
+    resp = web.json_response({"cookies": dict(request.cookies), "header": request.headers.get("Cookie")})
+    for value in request.query.getall("c", []):
+        resp.headers.add("Set-Cookie", value)
+    return resp
 
-    ``raw``: a bare asyncio server instead, which writes the values byte for byte (aiohttp
-    refuses control characters in a header, and some servers do send them).
-    """
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, *, raw: bool = False) -> None:
-        self._ssl = ssl_context
-        self._raw = raw
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-        self._thread.start()
-        if not self._ready.wait(20) or not self.port:
-            raise RuntimeError("the cookie server did not start")
+def _cookie_app() -> web.Application:
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", _set_cookies)
+    return app
 
-    @staticmethod
-    async def _handle(request: web.Request) -> web.Response:
-        resp = web.json_response({"cookies": dict(request.cookies), "header": request.headers.get("Cookie")})
-        for value in request.query.getall("c", []):
-            resp.headers.add("Set-Cookie", value)
-        return resp
 
-    @staticmethod
-    async def _handle_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        target = head.split(b" ", 2)[1].decode("latin-1")
-        values = parse_qs(urlsplit(target).query, keep_blank_values=True).get("c", [])
-        body = b'{"cookies": {}}'
-        fields = "".join(f"Set-Cookie: {v}\r\n" for v in values).encode("latin-1")
-        writer.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                     % (fields, len(body), body))
-        await writer.drain()
-        writer.close()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        if self._raw:
-            srv = await asyncio.start_server(self._handle_raw, "127.0.0.1", 0, ssl=self._ssl)
-            self.port = srv.sockets[0].getsockname()[1]
-            self._ready.set()
-            async with srv:
-                await self._stop.wait()
-            return
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
+async def _set_cookies_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """``_set_cookies`` written byte for byte: aiohttp refuses control characters in a header,
+    and some servers do send them."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    target = head.split(b" ", 2)[1].decode("latin-1")
+    values = parse_qs(urlsplit(target).query, keep_blank_values=True).get("c", [])
+    body = b'{"cookies": {}}'
+    fields = "".join(f"Set-Cookie: {v}\r\n" for v in values).encode("latin-1")
+    writer.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                 % (fields, len(body), body))
+    await writer.drain()
+    writer.close()
 
 
 def fetch(url: str, set_cookies: Sequence[str] = (), cookie: str | None = None,
@@ -137,17 +100,15 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[CookieServer]:
-    srv = CookieServer()
-    yield srv
-    srv.stop()
+def server() -> Iterator[ThreadedApp]:
+    with ThreadedApp(_cookie_app, access_log=False) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def raw_server() -> Iterator[CookieServer]:
-    srv = CookieServer(raw=True)
-    yield srv
-    srv.stop()
+def raw_server() -> Iterator[ThreadedStreamServer]:
+    with ThreadedStreamServer(_set_cookies_raw) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +117,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture(scope="module")
-def tls_server(pki: Pki) -> Iterator[CookieServer]:
+def tls_server(pki: Pki) -> Iterator[ThreadedApp]:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
-    srv = CookieServer(ctx)
-    yield srv
-    srv.stop()
+    with ThreadedApp(_cookie_app, ctx, access_log=False) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -171,7 +131,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return c
 
 
-def test_empty_jar_is_false_and_sends_nothing(server: CookieServer) -> None:
+def test_empty_jar_is_false_and_sends_nothing(server: ThreadedApp) -> None:
     jar = CookieJar()
     assert not jar and len(jar) == 0
     assert jar.header_for(f"http://127.0.0.1:{server.port}/") is None
@@ -180,7 +140,7 @@ def test_empty_jar_is_false_and_sends_nothing(server: CookieServer) -> None:
     assert values == [] and not jar
 
 
-def test_path_matching_and_default_path(server: CookieServer) -> None:
+def test_path_matching_and_default_path(server: ThreadedApp) -> None:
     base = f"http://127.0.0.1:{server.port}"
     values, _ = fetch(f"{base}/api/login", ["dflt=1", "api=2; Path=/api", "apislash=3; Path=/api/", "root=4; Path=/"])
     assert len(values) == 4
@@ -201,7 +161,7 @@ def test_path_matching_and_default_path(server: CookieServer) -> None:
     assert got == {"dflt": "1", "api": "2", "apislash": "3", "root": "4"}
 
 
-def test_a_url_seen_before_gets_a_changed_jar(server: CookieServer) -> None:
+def test_a_url_seen_before_gets_a_changed_jar(server: ThreadedApp) -> None:
     """The header cache is dropped whenever a response changes the jar."""
     base = f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
@@ -215,7 +175,7 @@ def test_a_url_seen_before_gets_a_changed_jar(server: CookieServer) -> None:
     assert jar.header_for(f"{base}/items/22") == "a=2"
 
 
-def test_max_age_zero_and_past_expires_delete(server: CookieServer) -> None:
+def test_max_age_zero_and_past_expires_delete(server: ThreadedApp) -> None:
     base = f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
     jar.store(f"{base}/", fetch(f"{base}/", ["m=1", "e=2", "keep=3"])[0])
@@ -231,7 +191,7 @@ def test_max_age_zero_and_past_expires_delete(server: CookieServer) -> None:
     assert not jar and jar.header_for(base + "/") is None
 
 
-def test_max_age_and_expires_run_out(server: CookieServer, clock: Clock) -> None:
+def test_max_age_and_expires_run_out(server: ThreadedApp, clock: Clock) -> None:
     base = f"http://127.0.0.1:{server.port}"
     soon = formatdate(clock.now + 100, usegmt=True)
     values, _ = fetch(f"{base}/", [
@@ -252,7 +212,7 @@ def test_max_age_and_expires_run_out(server: CookieServer, clock: Clock) -> None
     assert jar.header_for(base + "/") == "session=3"
 
 
-def test_the_last_cookie_running_out_empties_the_jar(server: CookieServer, clock: Clock) -> None:
+def test_the_last_cookie_running_out_empties_the_jar(server: ThreadedApp, clock: Clock) -> None:
     base = f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
     jar.store(f"{base}/", fetch(f"{base}/", ["t=1; Max-Age=5"])[0])
@@ -261,7 +221,7 @@ def test_the_last_cookie_running_out_empties_the_jar(server: CookieServer, clock
     assert not jar and jar.as_dict() == {} and jar.header_for(base + "/") is None
 
 
-def test_host_only_and_domain_cookies_on_loopback(server: CookieServer) -> None:
+def test_host_only_and_domain_cookies_on_loopback(server: ThreadedApp) -> None:
     loc, ip = f"http://localhost:{server.port}", f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
     jar.store(loc + "/", fetch(loc + "/", ["l=1", "ld=2; Domain=localhost"])[0])
@@ -277,7 +237,7 @@ def test_host_only_and_domain_cookies_on_loopback(server: CookieServer) -> None:
     assert jar.get("l", domain="127.0.0.1") is None
 
 
-def test_an_ip_host_takes_a_domain_that_is_itself_only(server: CookieServer) -> None:
+def test_an_ip_host_takes_a_domain_that_is_itself_only(server: ThreadedApp) -> None:
     ip = f"http://127.0.0.1:{server.port}"
     values, _ = fetch(ip + "/", ["ok=1; Domain=127.0.0.1", "tail=2; Domain=.0.0.1", "name=3; Domain=example.com"])
     jar = CookieJar()
@@ -286,7 +246,7 @@ def test_an_ip_host_takes_a_domain_that_is_itself_only(server: CookieServer) -> 
     assert jar.header_for("http://10.0.0.1/") is None and len(jar) == 1
 
 
-def test_host_only_cookies_stay_on_their_host(server: CookieServer) -> None:
+def test_host_only_cookies_stay_on_their_host(server: ThreadedApp) -> None:
     """Host names the resolver does not know: the server's values, stored as a response from them."""
     values, _ = fetch(f"http://127.0.0.1:{server.port}/", [
         "host=1", "dom=2; Domain=example.test", "dotted=3; Domain=.example.test",
@@ -301,7 +261,7 @@ def test_host_only_cookies_stay_on_their_host(server: CookieServer) -> None:
     assert jar.header_for("https://example.org/") is None and len(jar) == 3
 
 
-def test_secure_cookies_go_over_https_only(server: CookieServer, tls_server: CookieServer, pki: Pki) -> None:
+def test_secure_cookies_go_over_https_only(server: ThreadedApp, tls_server: ThreadedApp, pki: Pki) -> None:
     ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
     tls = f"https://127.0.0.1:{tls_server.port}"
     sent = ["s=1; Secure", "h=2; HttpOnly", "p=3; Secure; HttpOnly; SameSite=Strict"]
@@ -317,7 +277,7 @@ def test_secure_cookies_go_over_https_only(server: CookieServer, tls_server: Coo
     assert jar.header_for(f"http://127.0.0.1:{tls_server.port}/") == "h=2"
 
 
-def test_malformed_set_cookie_values_are_ignored(server: CookieServer, raw_server: CookieServer) -> None:
+def test_malformed_set_cookie_values_are_ignored(server: ThreadedApp, raw_server: ThreadedStreamServer) -> None:
     base = f"http://127.0.0.1:{server.port}"
     bad = [
         "", "=", ";", "=novalue", "; Path=/", "bad1=x; Max-Age=soon", "bad2=x; Domain=", "bad3=x; Port=\"x\"",
@@ -341,7 +301,7 @@ def test_malformed_set_cookie_values_are_ignored(server: CookieServer, raw_serve
     assert jar.get("lax") == "1"  # an Expires that is no date is ignored, the cookie kept (RFC 6265 5.2.1)
 
 
-def test_many_cookies(server: CookieServer) -> None:
+def test_many_cookies(server: ThreadedApp) -> None:
     base = f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
     for batch in range(5):
@@ -356,7 +316,7 @@ def test_many_cookies(server: CookieServer) -> None:
     assert len(got) == 100 and got["c4_58"] == "58"
 
 
-def test_scenario_set_get_as_dict_clear(server: CookieServer) -> None:
+def test_scenario_set_get_as_dict_clear(server: ThreadedApp) -> None:
     loc, ip = f"http://localhost:{server.port}", f"http://127.0.0.1:{server.port}"
     jar = CookieJar()
     jar.set("token", "abc", domain="127.0.0.1")
@@ -395,7 +355,7 @@ def test_a_relative_url_is_a_usage_error() -> None:
         CookieJar().header_for("/api")
 
 
-def test_credentials_in_the_url_are_no_part_of_the_host(server: CookieServer) -> None:
+def test_credentials_in_the_url_are_no_part_of_the_host(server: ThreadedApp) -> None:
     base = f"127.0.0.1:{server.port}"
     jar = CookieJar()
     jar.store(f"http://user:pw@{base}/", fetch(f"http://{base}/", ["a=1"])[0])

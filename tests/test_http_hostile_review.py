@@ -24,7 +24,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections import Counter
@@ -36,6 +35,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from aiohttp_thread import ThreadedApp
 from clients import run_client
 from loadgen.engine.recorder import EndpointInterval, Recorder
 from loadgen.http.call import CallOptions
@@ -120,44 +120,21 @@ def _app(seen: list[Seen]) -> web.Application:
     return app
 
 
-class _Target:
-    """The app above on 127.0.0.1, in its own thread and event loop."""
+class _Target(ThreadedApp):
+    """The app above on 127.0.0.1; what it was sent goes to ``seen``."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "the aiohttp target did not start"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(_app(self.seen), shutdown_timeout=0.1)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-
-    def url(self, path: str = "", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        super().__init__(lambda: _app(self.seen), shutdown_timeout=0.1)
 
     def count(self, target: str) -> int:
         return sum(1 for s in self.seen if s.target == target)
 
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(15)
-
 
 @pytest.fixture(scope="module")
 def _target() -> Iterator[_Target]:
-    t = _Target()
-    yield t
-    t.stop()
+    with _Target() as t:
+        yield t
 
 
 @pytest.fixture

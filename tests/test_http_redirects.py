@@ -17,7 +17,6 @@ import re
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
+from aiohttp_thread import ThreadedApp
 from clients import run_client
 from loadgen.engine import histogram as hdr
 from loadgen.engine.recorder import EndpointInterval, Recorder
@@ -135,54 +135,28 @@ def _app(seen: list[Seen]) -> web.Application:
     return app
 
 
-class _Server:
-    """The app above on 127.0.0.1 (TLS when given a context), in its own thread and loop."""
+class _Server(ThreadedApp):
+    """The app above on 127.0.0.1 (TLS when given a context); what it was sent goes to ``seen``."""
 
     def __init__(self, ssl_ctx: ssl.SSLContext | None = None, ca_cert: Path | None = None) -> None:
         self.seen: list[Seen] = []
         self.ca_cert = ca_cert  # the CA a client must trust (TLS only)
-        self.scheme = "https" if ssl_ctx else "http"
-        self._ssl = ssl_ctx
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "the test server did not start"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(_app(self.seen))
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl)
-        self._loop.run_until_complete(site.start())
-        self.port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-
-    def url(self, path: str = "", host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+        super().__init__(lambda: _app(self.seen), ssl_ctx)
 
     def paths(self) -> list[str]:
         return [s.target for s in self.seen]
 
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
 
 @pytest.fixture(scope="module")
 def _server_a() -> Iterator[_Server]:
-    s = _Server()
-    yield s
-    s.stop()
+    with _Server() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def _server_b() -> Iterator[_Server]:
-    s = _Server()
-    yield s
-    s.stop()
+    with _Server() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -190,9 +164,8 @@ def _server_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
     pki = make_pki(tmp_path_factory.mktemp("pki"))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
-    s = _Server(ctx, pki.ca_cert)
-    yield s
-    s.stop()
+    with _Server(ctx, pki.ca_cert) as s:
+        yield s
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from aiohttp_thread import ThreadedApp
 from clients import run_client
 from loadgen.http.client import Client
 
@@ -26,54 +26,33 @@ def _rss_bytes() -> int:
     raise AssertionError("no VmRSS")
 
 
-class _PartServer:
+def _app() -> web.Application:
     """Parses multipart uploads piece by piece: per part its name, filename, type, size and sha256."""
 
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
+    async def parts(request: web.Request) -> web.Response:
+        seen = []
+        async for part in await request.multipart():
+            digest, size = hashlib.sha256(), 0
+            while chunk := await part.read_chunk(1 << 16):
+                digest.update(chunk)
+                size += len(chunk)
+            seen.append({"name": part.name, "filename": part.filename, "size": size,
+                         "type": part.headers.get("Content-Type"), "sha256": digest.hexdigest()})
+        return web.json_response(seen)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
+    async def early(request: web.Request) -> web.Response:
+        return web.Response(status=413, text="too big", headers={"Connection": "close"})
 
-        async def parts(request: web.Request) -> web.Response:
-            seen = []
-            async for part in await request.multipart():
-                digest, size = hashlib.sha256(), 0
-                while chunk := await part.read_chunk(1 << 16):
-                    digest.update(chunk)
-                    size += len(chunk)
-                seen.append({"name": part.name, "filename": part.filename, "size": size,
-                             "type": part.headers.get("Content-Type"), "sha256": digest.hexdigest()})
-            return web.json_response(seen)
-
-        async def early(request: web.Request) -> web.Response:
-            return web.Response(status=413, text="too big", headers={"Connection": "close"})
-
-        app = web.Application(client_max_size=1 << 31)
-        app.router.add_post("/parts", parts)
-        app.router.add_post("/early", early)
-        runner = web.AppRunner(app)
-        self.loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.ready.set()
-        self.loop.run_forever()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+    app = web.Application(client_max_size=1 << 31)
+    app.router.add_post("/parts", parts)
+    app.router.add_post("/early", early)
+    return app
 
 
 @pytest.fixture
 def server():
-    s = _PartServer()
-    yield s
-    s.stop()
+    with ThreadedApp(_app) as s:
+        yield s
 
 
 def test_a_100_mb_upload_is_streamed_with_flat_memory(server, tmp_path):
