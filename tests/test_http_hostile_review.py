@@ -36,8 +36,9 @@ import pytest
 from aiohttp import web
 
 from aiohttp_thread import ThreadedApp
-from clients import run_client
-from loadgen.engine.recorder import EndpointInterval, Recorder
+from clients import rows as _rows
+from clients import run_bounded as _run
+from loadgen.engine.recorder import Recorder
 from loadgen.http.call import CallOptions
 from loadgen.http.client import Client
 from loadgen.http.cookies import CookieJar
@@ -207,18 +208,6 @@ def proxy_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-
-
-def _run(fn: Callable[[Client], Awaitable[Any]], base_url: str | None, **session_kw: Any) -> tuple[Any, Recorder]:
-    """``fn(client)`` on a fresh session, every request bounded by a few seconds."""
-    session_kw.setdefault("timeout_s", 10.0)
-    session_kw.setdefault("connect_timeout_s", 5.0)
-    result, rec, _ = run_client(fn, base_url, **session_kw)
-    return result, rec
-
-
-def _rows(rec: Recorder) -> dict[str, EndpointInterval]:
-    return rec.snapshot().endpoints
 
 
 def _in_flight(session: Session) -> list[object]:

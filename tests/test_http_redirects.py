@@ -27,7 +27,8 @@ import pytest
 from aiohttp import web
 
 from aiohttp_thread import ThreadedApp
-from clients import run_client
+from clients import rows as _rows
+from clients import run_bounded as _run
 from loadgen.engine import histogram as hdr
 from loadgen.engine.recorder import EndpointInterval, Recorder
 from loadgen.http.client import Client
@@ -190,19 +191,6 @@ def tls(_server_tls: _Server) -> _Server:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _run(fn: Callable[[Client], Awaitable[Any]], base_url: str, **session_kw: Any) -> tuple[Any, Recorder]:
-    """``fn(client)`` on a fresh session, every request bounded by a few seconds."""
-    session_kw.setdefault("timeout_s", 10.0)
-    session_kw.setdefault("connect_timeout_s", 5.0)
-    result, rec, _ = run_client(fn, base_url, **session_kw)
-    return result, rec
-
-
-def _rows(rec: Recorder) -> dict[str, EndpointInterval]:
-    """Every row the calls left: one snapshot (taking it closes the interval, so take it once)."""
-    return rec.snapshot().endpoints
 
 
 def _path(url: str) -> str:
