@@ -90,7 +90,7 @@ def test_the_scenario_keys_are_the_tables():
     assert OPTION_KEYS == {"host", "users", "spawn_rate", "run_time", "rate", "stages", "arrival", "max_inflight",
                            "timeout", "test_type", "graceful_stop", "thresholds", "monitor", "queues", "insecure",
                            "ca_bundle", "client_cert", "client_key", "resolve", "proxy", "http2", "max_redirects", "tags",
-                           "exclude_tags"}
+                           "exclude_tags", "name"}
 
 
 def test_typer_parameters_come_from_the_table():

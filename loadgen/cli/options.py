@@ -182,6 +182,24 @@ TAGS = _opt("--tags", env=("LOADGEN_TAGS",), key="tags", parse=parse_tags,
             help="Run only the tasks tagged with one of these (@tag), e.g. checkout,search.")
 EXCLUDE_TAGS = _opt("--exclude-tags", env=("LOADGEN_EXCLUDE_TAGS",), key="exclude_tags", parse=parse_tags,
                     help="Do not run the tasks tagged with one of these.")
+NOTIFY = _opt("--notify", env=("LOADGEN_NOTIFY",), kind="list", parse=p.webhooks,
+              help="Send the run's findings to this webhook: Slack, Microsoft Teams, or any URL as JSON "
+                   "(repeatable; LOADGEN_NOTIFY holds URLs separated by spaces). The URL is a secret: never shown.")
+NOTIFY_ON = _opt("--notify-on", env=("LOADGEN_NOTIFY_ON",), default="fail", typer_default=True,
+                 parse=p.choice("fail", "regression", "always"),
+                 help="When to notify: fail (a threshold failed, a regression was found, or the run could not be "
+                      "carried out), regression (only a regression), always.")
+MARKDOWN = _opt("--markdown", env=("LOADGEN_MARKDOWN",),
+                help="Write the run's markdown summary here (also appended to GITHUB_STEP_SUMMARY when it is set).")
+JUNIT = _opt("--junit", env=("LOADGEN_JUNIT",),
+             help="Write JUnit XML here: a test case per threshold and per compared metric.")
+SCENARIO_NAME = _opt("--scenario-name", env=("LOADGEN_SCENARIO_NAME",), key="name", parse=p.scenario_name,
+                     documented_default="the file's name; METHOD /path ad hoc",
+                     help="The scenario's identity, which the comparison matches runs on (default: the scenario's "
+                          "options name, else the file's name; in ad-hoc mode the method and path).")
+CONTROL_TOKEN = _opt("--control-token", env=("LOADGEN_CONTROL_TOKEN",),
+                     help="Allow the control API on the metrics port (stop, rate, users) with this bearer token; "
+                          "without it control is allowed only when the port is bound to loopback.")
 
 #: Every option of ``loadgen run``, in the order --help lists them.
 RUN_OPTIONS: tuple[Option[object], ...] = (
@@ -191,6 +209,7 @@ RUN_OPTIONS: tuple[Option[object], ...] = (
     THRESHOLDS_FILE, BASELINE_RUNS, METRICS_PORT, METRICS_ADDR, METRICS_GRACE, MONITOR, QUEUE, COLLECT_INTERVAL,
     WORKERS, REPORT, SHARD, RUN_ID, SHARD_WAIT, ON_WORKER_FAILURE, MAX_HEAD_SIZE, MAX_BODY_SIZE, MAX_DECODED_SIZE,
     MAX_NAMES, INSECURE, CA_BUNDLE, CLIENT_CERT, CLIENT_KEY, RESOLVE, PROXY, HTTP2, MAX_REDIRECTS, TAGS, EXCLUDE_TAGS,
+    NOTIFY, NOTIFY_ON, MARKDOWN, JUNIT, SCENARIO_NAME, CONTROL_TOKEN,
 )
 
 #: The keys a scenario file's ``options`` may hold: the table's, and only those.

@@ -205,3 +205,22 @@ def run_id(value: object, flag: str) -> str:
     if not _RUN_ID.fullmatch(text):
         raise UsageError(f"{flag} {text!r} must be letters, digits, '.', '_' or '-' (at most 63)")
     return text
+
+
+def webhooks(value: object, flag: str) -> tuple[str, ...]:
+    """Webhook URLs (http or https with a host); a bad one is named with its secret part hidden."""
+    from ..notify.targets import check_webhook
+
+    items = [] if value is None else [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    urls: list[str] = []
+    for item in items:
+        urls.extend(str(item).split())  # LOADGEN_NOTIFY: URLs separated by spaces
+    return tuple(check_webhook(u, flag) for u in urls)
+
+
+def scenario_name(value: object, flag: str) -> str:
+    """A scenario's identity: printable text on one line, at most 200 characters."""
+    text = str(value).strip()
+    if not text or len(text) > 200 or not text.isprintable():
+        raise UsageError(f"{flag} {shown(text)} must be printable text on one line, 1 to 200 characters")
+    return text

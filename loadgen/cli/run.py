@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Optional
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from .._version import __version__
 from ..config import RunConfig
-from ..errors import LoadgenError, UsageError
+from ..errors import UsageError
 from . import options as o
 from . import settings
 from .options import OptionValues
@@ -19,8 +20,6 @@ from .params import takes_options
 from .root import app, console, reports_errors
 
 if TYPE_CHECKING:
-    from ..judgement.tolerances import Tolerances
-    from ..session import Outcome, StoreOptions
     from ..scenario import Scenario
 
 
@@ -55,15 +54,13 @@ def run(
     store = settings.store_options(values)
     settings.check_outputs(values)
     observe = settings.observe_options(values)
+    publish = settings.publish_options(values, os.environ)
     out = console()
     target = adhoc.url if adhoc else config.host
     if not config.quiet:
         _banner(out, config, scenario, values, target)
     outcome = execute(config, scenario=scenario, adhoc=adhoc, target=target, store=store, gate=gate, console=out,
-                      quiet=config.quiet, summary_json=config.summary_json, observe=observe)
-    report = values.get(o.REPORT)
-    if report:
-        _report(str(report), store, outcome, gate.regression_thresholds, out)
+                      quiet=config.quiet, summary_json=config.summary_json, observe=observe, publish=publish)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -96,25 +93,3 @@ def _banner(out: Console, config: RunConfig, scenario: Scenario | None, values: 
         load = f"closed model, {config.users} users at {config.spawn_rate:g}/s"
     out.print(f"loadgen {__version__}: {what}; {load}; {config.duration_s:g}s; test type {config.test_type}",
               markup=False)
-
-
-def _report(path: str, store: StoreOptions, outcome: Outcome, tolerances: Tolerances | None, out: Console) -> None:
-    """The report at the end of a run; a run that is not (yet) in the database cannot have one."""
-    from rich.markup import escape
-
-    from ..reports import write_report
-
-    if not outcome.stored:
-        out.print(
-            f"no report: run {outcome.run_id} is not in the database (yet); "
-            f"once it is, run: loadgen report {outcome.run_id} -o {escape(path)}",
-            soft_wrap=True,
-        )
-        return
-    try:
-        written = write_report(path, store.db, outcome.run_id, thresholds=tolerances)
-    except LoadgenError as exc:
-        # The run's verdict stands; the report failing must not change it.
-        out.print(f"[yellow]warning:[/yellow] the report could not be written: {escape(str(exc))}", soft_wrap=True)
-        return
-    out.print(f"report written to {escape(str(written))}", soft_wrap=True)

@@ -10,6 +10,7 @@ once the values they join are.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from .options import OptionValues
 if TYPE_CHECKING:
     from ..engine.engine import AdHocRequest
     from ..session import GateOptions, ObserveOptions, StoreOptions
+    from ..session.options import PublishOptions
 
 
 def adhoc_request(values: OptionValues) -> AdHocRequest | None:
@@ -144,7 +146,7 @@ def _check_shard(values: OptionValues, store: StoreOptions) -> None:
 
 def check_outputs(values: OptionValues) -> None:
     """Fail now, not after a run whose results the outputs are meant to keep."""
-    for option in (o.SUMMARY_JSON, o.REPORT):
+    for option in (o.SUMMARY_JSON, o.REPORT, o.MARKDOWN, o.JUNIT):
         path = values.get(option)
         if path is not None:
             _check_writable(str(path), option.flags[0])
@@ -186,4 +188,21 @@ def observe_options(values: OptionValues) -> ObserveOptions:
         queues=tuple(queues),
         on_worker_failure=values.get(o.ON_WORKER_FAILURE),
         workers=values.get(o.WORKERS),
+        control_token=values.get(o.CONTROL_TOKEN) or None,
+    )
+
+
+def publish_options(values: OptionValues, environ: Mapping[str, str]) -> PublishOptions:
+    """Who hears of the findings: webhooks, the CI files (GitHub's step summary when
+    ``GITHUB_STEP_SUMMARY`` names one), the HTML report."""
+    from ..session.options import PublishOptions
+
+    report = values.get(o.REPORT)
+    return PublishOptions(
+        notify=values.get(o.NOTIFY) or (),
+        notify_on=str(values.get(o.NOTIFY_ON)),
+        markdown=values.get(o.MARKDOWN) or None,
+        junit=values.get(o.JUNIT) or None,
+        step_summary=environ.get("GITHUB_STEP_SUMMARY") or None,
+        report=str(report) if report else None,
     )

@@ -14,6 +14,7 @@ from ..engine.engine import AdHocRequest
 from ..scenario import Scenario
 from ..sinks import IntervalSink
 from . import GateOptions, ObserveOptions, Outcome, RunSession, RunSpec, StoreOptions, new_run_id
+from .options import PublishOptions
 from .sinks import open_exporter
 from ..redact import redact
 
@@ -33,6 +34,7 @@ def execute(
     summary_json: str | None,
     observe: ObserveOptions = ObserveOptions(),
     sinks: list[IntervalSink] | None = None,
+    publish: PublishOptions = PublishOptions(),
 ) -> Outcome:
     """Run the test and everything after it, into the exit code CI gates on.
 
@@ -44,5 +46,6 @@ def execute(
     run_id = store.run_id or new_run_id()
     with capture_logging(Diagnostics()) as logs, open_exporter(spec, observe, run_id, console) as exporter:
         session = RunSession(spec, store=store, gate=gate, observe=observe, console=console, run_id=run_id,
-                             exporter=exporter, sinks=list(sinks or []), logs=logs)
+                             exporter=exporter, sinks=list(sinks or []), logs=logs,
+                             publish=publish)
         return session.run()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..judgement.tolerances import Tolerances
     from ..judgement.criteria import Criterion
 
-__all__ = ["RunSpec", "StoreOptions", "GateOptions", "ObserveOptions"]
+__all__ = ["RunSpec", "StoreOptions", "GateOptions", "ObserveOptions", "PublishOptions"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class RunSpec:
     target: str | None  # as shown and stored: any password already masked
     summary_json: str | None
     quiet: bool
+    scenario_name: str | None = None  # --scenario-name (or the scenario's options name), else derived
 
     @property
     def scenario_path(self) -> str | None:
@@ -73,3 +74,16 @@ class ObserveOptions:
     collect_interval_s: float = 1.0
     workers: int = 1
     on_worker_failure: str = "continue"
+    control_token: str | None = None  # the control API's bearer token; None: loopback only
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """Who hears of the run's findings once it is judged: webhooks, CI files, the report."""
+
+    notify: tuple[str, ...] = ()  # webhook URLs (secrets: never shown)
+    notify_on: str = "fail"  # fail, regression or always
+    markdown: str | None = None
+    junit: str | None = None
+    step_summary: str | None = None  # GITHUB_STEP_SUMMARY: the markdown is appended to it
+    report: str | None = None  # the HTML report (--report), written before the others so they can name it

@@ -21,13 +21,13 @@ from rich.console import Console
 
 from ..diagnostics import LogCapture
 from ..engine.engine import RunResult
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, RunError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, LoadgenError, RunError
 from ..sinks import IntervalSink
 from ..store.session import StoreSession
 from ..summary import RunSummary, summarize, summarize_samples
 from .console import say, show_summary
 from .modes import Concluded, Persisted, mode_for
-from .options import GateOptions, ObserveOptions, RunSpec, StoreOptions
+from .options import GateOptions, ObserveOptions, PublishOptions, RunSpec, StoreOptions
 from .sinks import Observation, Sinks, observe, open_sinks, open_writer
 from .summary_file import SummaryFile
 from .verdict import Verdict, judge
@@ -54,15 +54,34 @@ class RunSession:
 
     def __init__(self, spec: RunSpec, *, store: StoreOptions, gate: GateOptions, observe: ObserveOptions,
                  console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[IntervalSink],
-                 logs: LogCapture) -> None:
-        self.spec, self.store, self.gate, self.observe = spec, store, gate, observe
+                 logs: LogCapture, publish: PublishOptions = PublishOptions()) -> None:
+        self.spec, self.store, self.gate, self.observe, self.outputs = spec, store, gate, observe, publish
         self.console, self.run_id, self.exporter, self.extra_sinks = console, run_id, exporter, sinks
         self.logs, self.diagnostics = logs, logs.diagnostics
         self.mode = mode_for(store, observe, run_id, console, self.diagnostics)
         self.file = SummaryFile(spec.summary_json)
         self.db: StoreSession | None = None
+        self.latest: RunSummary | None = None  # the summary as far as the steps got
 
     def run(self) -> Outcome:
+        try:
+            steps = self._steps()
+        except RunError as exc:
+            # The run could not be carried out: those waiting for its findings hear of that too.
+            self._publish(error=str(exc))
+            raise
+        if isinstance(steps, Outcome):  # a shard's own share: the shard that merges the run tells
+            return steps
+        summary, persisted = steps
+        report = self._report(persisted)
+        self._publish(summary, report=report)
+        self._linger()
+        assert summary.exit_code is not None
+        return Outcome(exit_code=summary.exit_code, summary=summary, run_id=self.run_id, stored=persisted.stored)
+
+    def _steps(self) -> tuple[RunSummary, Persisted] | Outcome:
+        """Every step up to the gate (a shard whose run another merges: its share's outcome);
+        :attr:`latest` follows the summary as each step adds to it."""
         # The run writer migrated the schema as the run began, and every step after the
         # measurement needs the run in the database: the post-run store skips migrations.
         db = StoreSession(self.store.db, migrate=False) if self.store.db is not None else None
@@ -76,14 +95,13 @@ class RunSession:
             if not concluded.whole:
                 return self._share_only(concluded)
             summary, verdict = self._summarise(concluded, seen, sinks)
+            self.latest = summary
             show_summary(summary, self.console, verdict.criteria)
             self.file.write(summary)  # first: the copy that survives when the store cannot take the run
             persisted = self._persist(summary, concluded.result, sinks)
-            summary = self._gate(summary, verdict.unserved, persisted)
+            summary = self.latest = self._gate(summary, verdict.unserved, persisted)
             self._record_outcome(summary, persisted)
-        self._linger()
-        assert summary.exit_code is not None
-        return Outcome(exit_code=summary.exit_code, summary=summary, run_id=self.run_id, stored=persisted.stored)
+        return summary, persisted
 
     def _measure(self, sinks: Sinks) -> tuple[RunResult, Observation]:
         engine = self.mode.engine(self.spec, sinks.all, sinks.writer)
@@ -184,6 +202,39 @@ class RunSession:
         if summary.exit_code == EXIT_OK and summary.comparison is None:
             return
         self.db.run(lambda st: st.set_outcome(self.run_id, summary.exit_code, summary.to_json()))
+
+    def _report(self, persisted: Persisted) -> str | None:
+        """``--report``: the HTML report, from the store; its failure is a warning, the verdict stands."""
+        path = self.outputs.report
+        if not path:
+            return None
+        from rich.markup import escape
+
+        if not persisted.stored or self.store.db is None:
+            say(self.console, f"no report: run {self.run_id} is not in the database (yet); "
+                              f"once it is, run: loadgen report {self.run_id} -o {escape(path)}")
+            return None
+        from ..reports import write_report
+
+        try:
+            written = write_report(path, self.store.db, self.run_id, thresholds=self.gate.regression_thresholds)
+        except LoadgenError as exc:
+            say(self.console, f"[yellow]warning:[/yellow] the report could not be written: {escape(str(exc))}")
+            return None
+        say(self.console, f"report written to {escape(str(written))}")
+        return str(written)
+
+    def _publish(self, summary: RunSummary | None = None, *, report: str | None = None,
+                 error: str | None = None) -> None:
+        """The CI files and the notifications (:mod:`.publish`); with ``error``, the summary
+        as far as the steps got, or the run's identity when none was reached."""
+        from .publish import publish
+
+        summary = summary if summary is not None else self.latest
+        doc = summary.to_json() if summary is not None else {
+            "run_id": self.run_id, "scenario": self.spec.scenario_path, "host": self.spec.target,
+            "app_version": self.spec.config.app_version, "test_type": self.spec.config.test_type}
+        publish(doc, self.outputs, self.console, report=report, error=error)
 
     def _linger(self) -> None:
         grace = self.observe.metrics_grace_s
