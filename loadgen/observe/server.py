@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from ..errors import UsageError
+from .routes import Handler, Reply, Request, text_reply
 from .textformat import CONTENT_TYPE
 
 __all__ = ["DEFAULT_ADDR", "DEFAULT_PORT", "MetricsServer"]
@@ -25,6 +26,10 @@ DEFAULT_PORT = 9646
 DEFAULT_ADDR = "127.0.0.1"
 
 _INDEX = b'<html><body><a href="/metrics">/metrics</a></body></html>\n'
+_MAX_BODY = 64 * 1024  # a control call is a few bytes; nothing larger is read
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+            413: "Content Too Large", 500: "Internal Server Error"}
 
 
 class _Handler(WSGIRequestHandler):
@@ -54,6 +59,14 @@ class MetricsServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._addr = DEFAULT_ADDR
+        self._mounts: list[tuple[str, Handler]] = []
+        self.closing = threading.Event()  # set as stop() begins: streaming replies end
+
+    def mount(self, prefix: str, handler: Handler) -> None:
+        """Serve every path equal to ``prefix`` or under it (``prefix/...``) with ``handler``;
+        the longest matching prefix wins. ``/`` replaces the index page."""
+        self._mounts.append((prefix.rstrip("/") or "/", handler))
+        self._mounts.sort(key=lambda m: -len(m[0]))
 
     @property
     def serving(self) -> bool:
@@ -96,6 +109,7 @@ class MetricsServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self.closing.set()
         server.shutdown()
         server.server_close()  # joins request threads
         if self._thread is not None:
@@ -105,6 +119,9 @@ class MetricsServer:
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
+        handler = self._handler(path)
+        if handler is not None:
+            return self._handled(handler, environ, start_response)
         if method not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"method not allowed\n"]
@@ -117,6 +134,43 @@ class MetricsServer:
             return [b"not found; the metrics are at /metrics\n"]
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body] if method == "GET" else []
+
+    def _handler(self, path: str) -> Handler | None:
+        for prefix, handler in self._mounts:
+            if path == prefix or path.startswith(prefix + "/") or prefix == "/" and path == "/":
+                return handler
+        return None
+
+    def _handled(self, handler: Handler, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            reply = text_reply(413 if length > _MAX_BODY else 400, "the request body is too large or its length "
+                                                                   "is not a number\n")
+        else:
+            body = environ["wsgi.input"].read(length) if length else b""
+            headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+            if environ.get("CONTENT_TYPE"):
+                headers["content-type"] = str(environ["CONTENT_TYPE"])
+            request = Request(method=environ.get("REQUEST_METHOD", "GET"), path=environ.get("PATH_INFO") or "/",
+                              query=environ.get("QUERY_STRING", ""), headers=headers, body=body,
+                              peer=str(environ.get("REMOTE_ADDR", "")), server_addr=self._addr,
+                              closing=self.closing)
+            reply = handler(request)
+        return self._reply(reply, environ, start_response)
+
+    @staticmethod
+    def _reply(reply: Reply, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        status = f"{reply.status} {_REASONS.get(reply.status, 'Status')}"
+        headers = [("Content-Type", reply.content_type), *reply.headers]
+        if isinstance(reply.body, bytes):
+            headers.append(("Content-Length", str(len(reply.body))))
+            start_response(status, headers)
+            return [reply.body] if environ.get("REQUEST_METHOD") != "HEAD" else []
+        start_response(status, headers)
+        return reply.body
 
 
 def bind_error(exc: OSError, addr: str, port: int) -> UsageError:
