@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -48,7 +48,7 @@ from prometheus_client.metrics_core import Metric
 from ..engine import histogram as hdr
 from ..engine.recorder import IntervalSnapshot
 from ..samples import QueueSample, ResourceSample
-from ..sinks import RunView
+from ..sinks import IntervalSink, RunView
 from . import exposition
 from .buckets import BucketBounds
 from .catalogue import CONST_LABELS, DURATION_BUCKETS_S, LAG_BUCKETS_S, QUANTILES
@@ -107,6 +107,8 @@ class MetricsExporter:
         self._scrapes = 0
         self._scraped_after_finish = threading.Event()
         self._server = MetricsServer(lambda: self.render(scrape=True))
+        self._parts: list[IntervalSink] = []  # the dashboard, the control API: called after the state is folded
+        self._finish_hooks: list[Callable[[], None]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(exposition.FamiliesCollector(self.render))
 
@@ -118,6 +120,21 @@ class MetricsExporter:
         with self._lock:
             self._version += 1
             self._state.fold(run, prepared, time.time())
+        for part in self._parts:
+            part(snap, run)
+
+    def add_part(self, sink: IntervalSink, *, on_finish: Callable[[], None] | None = None) -> None:
+        """Something else served on this port that follows the run: called with each interval
+        after ``/metrics`` has it (so it never shows a figure ``/metrics`` does not), and
+        ``on_finish`` when the run is over."""
+        self._parts.append(sink)
+        if on_finish is not None:
+            self._finish_hooks.append(on_finish)
+
+    @property
+    def server(self) -> MetricsServer:
+        """The port's server: parts mount their paths on it."""
+        return self._server
 
     def _rss(self) -> int | None:
         if self._proc is None:
@@ -183,9 +200,12 @@ class MetricsExporter:
     def finish(self) -> None:
         """Mark the run finished (``loadgen_run_finished`` 1); call when the engine has returned."""
         with self._lock:
-            if not self._state.run.finished:
-                self._state.run.finished = True
-                self._version += 1
+            if self._state.run.finished:
+                return
+            self._state.run.finished = True
+            self._version += 1
+        for hook in self._finish_hooks:
+            hook()
 
     def linger(self, seconds: float = DEFAULT_GRACE_S, *, until_scraped: bool = True) -> bool:
         """Keep serving after the run so its final values are scraped; blocks.

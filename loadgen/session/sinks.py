@@ -75,6 +75,10 @@ def open_exporter(spec: RunSpec, observe: ObserveOptions, run_id: str,
               "host": spec.target or ""},
     )
     exporter.start(port=observe.metrics_port, addr=observe.metrics_addr)
+    from ..observe import control, dashboard
+
+    dashboard.attach(exporter, spec)  # the live page at / (its own sink, fed after /metrics)
+    control.attach(exporter, token=observe.control_token)  # stop, rate, users: /api/control
     try:
         if not spec.quiet:
             say(console, f"metrics at {exporter.url}")
