@@ -182,6 +182,8 @@ def _isolated_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("LOADGEN_DB_URL", f"sqlite:///{tmp_path}/default-loadgen.db")
     monkeypatch.setenv("LOADGEN_SPOOL_DIR", str(tmp_path / "spool"))
+    # Inside GitHub Actions every run would append its markdown to the job's real summary.
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")

@@ -1,15 +1,13 @@
-"""CI outputs of a run's findings: the markdown summary and JUnit XML (being built: issue 14)."""
+"""CI outputs of a run's findings: the markdown summary (``--markdown``, appended to GitHub's
+step summary when ``GITHUB_STEP_SUMMARY`` is set) and JUnit XML (``--junit``).
+
+Both read only a :class:`~loadgen.findings.Findings`; writing raises :class:`OSError` when
+the file cannot be written, which the session turns into a warning.
+"""
 
 from __future__ import annotations
 
-from ..findings import Findings
+from .junit import render_junit, write_junit
+from .markdown import MAX_CHARS, render_markdown, write_markdown
 
-__all__ = ["write_markdown", "write_junit"]
-
-
-def write_markdown(findings: Findings, path: str, *, append: bool = False) -> None:
-    raise NotImplementedError
-
-
-def write_junit(findings: Findings, path: str) -> None:
-    raise NotImplementedError
+__all__ = ["MAX_CHARS", "render_junit", "render_markdown", "write_junit", "write_markdown"]
