@@ -682,7 +682,7 @@ def test_version_comparison_sql_runs_on_stored_runs(pg_url, start_demo, tmp_path
         values[v["name"]] = [str(r[0]) for r in rows]
     assert values["app_version"] == ["1.0.0", "1.1.0"]  # oldest first
     assert sorted(values["environment"]) == ["(none)", "ci"] and values["test_type"] == ["load"]
-    assert values["scenario"] == [f"GET {url}"]
+    assert values["scenario"] == ["GET /api/campaigns"]  # the identity: method and path, not the address
 
     found = list(queries(doc))
     panel_of = {id(t): p for p in all_panels(doc) for t in p.get("targets", [])}

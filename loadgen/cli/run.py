@@ -55,12 +55,14 @@ def run(
     settings.check_outputs(values)
     observe = settings.observe_options(values)
     publish = settings.publish_options(values, os.environ)
+    scenario_name = values.get(o.SCENARIO_NAME)  # checked here: a bad name is exit 2 before anything runs
     out = console()
     target = adhoc.url if adhoc else config.host
     if not config.quiet:
         _banner(out, config, scenario, values, target)
     outcome = execute(config, scenario=scenario, adhoc=adhoc, target=target, store=store, gate=gate, console=out,
-                      quiet=config.quiet, summary_json=config.summary_json, observe=observe, publish=publish)
+                      quiet=config.quiet, summary_json=config.summary_json, observe=observe, publish=publish,
+                      scenario_name=scenario_name)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -175,7 +175,7 @@ async def merge_if_complete(store: Store, run_id: str) -> dict[str, Json] | None
     if result is None:
         return None
     summary = dataclasses.replace(
-        summarize(result, scenario=run["scenario"], host=run["host"]),
+        summarize(result, scenario=(run["config"] or {}).get("scenario_path") or run["scenario"], host=run["host"]),
         run_id=run_id, shards=len(await store.shard_rows(run_id)), status="completed", exit_code=EXIT_OK,
     )
     await store_merged(store, run_id, result, summary)

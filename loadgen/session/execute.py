@@ -35,6 +35,7 @@ def execute(
     observe: ObserveOptions = ObserveOptions(),
     sinks: list[IntervalSink] | None = None,
     publish: PublishOptions = PublishOptions(),
+    scenario_name: str | None = None,
 ) -> Outcome:
     """Run the test and everything after it, into the exit code CI gates on.
 
@@ -42,7 +43,8 @@ def execute(
     the one way in to every output (terminal, summary, store, /metrics, messages).
     Logging is configured here, once for the run: every record goes to its diagnostics.
     """
-    spec = RunSpec(config, scenario, adhoc, redact(target) if target else target, summary_json, quiet)
+    spec = RunSpec(config, scenario, adhoc, redact(target) if target else target, summary_json, quiet,
+                   scenario_name)
     run_id = store.run_id or new_run_id()
     with capture_logging(Diagnostics()) as logs, open_exporter(spec, observe, run_id, console) as exporter:
         session = RunSession(spec, store=store, gate=gate, observe=observe, console=console, run_id=run_id,

@@ -17,7 +17,7 @@ from ..http.proxy import Proxy
 from ..redact import redact
 from .options import RunSpec, StoreOptions
 
-__all__ = ["new_run_id", "run_row", "scenario_key", "stored_config"]
+__all__ = ["new_run_id", "request_target", "run_row", "scenario_key", "stored_config"]
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -46,6 +46,8 @@ def stored_config(spec: RunSpec) -> ConfigJson:
     doc = spec.config.to_json()
     doc["host"] = redact(spec.config.host) if spec.config.host else spec.config.host
     doc["proxy"] = Proxy.parse(spec.config.proxy, "--proxy").shown if spec.config.proxy else spec.config.proxy
+    if spec.scenario_path is not None:
+        doc["scenario_path"] = spec.scenario_path  # the summary's scenario: the runs column holds the identity
     adhoc = spec.adhoc
     if adhoc is not None:
         doc["adhoc"] = {"url": redact(adhoc.url), "method": adhoc.method, "headers": sorted(adhoc.headers),
@@ -61,7 +63,7 @@ def run_row(spec: RunSpec, store: StoreOptions, run_id: str) -> Row:
         "git_commit": store.git_commit or _git_commit(spec.scenario),
         "environment": store.environment,
         "test_type": spec.config.test_type,
-        "scenario": scenario_key(spec.scenario, spec.adhoc),
+        "scenario": scenario_key(spec.scenario, spec.adhoc, spec.scenario_name),
         "host": spec.target,
         "generator_host": socket.gethostname(),
         "model": spec.config.model,
@@ -72,11 +74,32 @@ def run_row(spec: RunSpec, store: StoreOptions, run_id: str) -> Row:
     }
 
 
-def scenario_key(scenario: Scenario | None, adhoc: AdHocRequest | None) -> str | None:
-    """What runs are matched on for a comparison: the scenario path as given
-    (normalised), or ``METHOD URL`` in ad-hoc mode."""
+def scenario_key(scenario: Scenario | None, adhoc: AdHocRequest | None, name: str | None = None) -> str | None:
+    """The scenario's identity, which comparisons match runs on: ``name`` (``--scenario-name``
+    or the scenario's ``options["name"]``), else the file's name without its folders (with its
+    extension: ``content.py``), else in ad-hoc mode ``METHOD /path?query``: not the address,
+    so a candidate deployed elsewhere finds its baseline. Migration 004 turned the keys stored
+    before (the path as given, ``METHOD URL``) into these."""
+    if name:
+        return name
     if scenario is not None:
-        return os.path.normpath(scenario.path)
+        return os.path.basename(os.path.normpath(scenario.path))
     if adhoc is not None:
-        return f"{adhoc.method} {redact(adhoc.url)}"
+        return f"{adhoc.method} {request_target(adhoc.url)}"
     return None
+
+
+def request_target(url: str) -> str:
+    """The path and query of ``url`` as a request line carries them: no scheme, user-info, host
+    or port, no fragment, a query's password masked (:func:`redact`). A string rule rather than
+    a parser, the same as migration 004's SQL, so stored and new identities agree."""
+    text = redact(url)
+    start = text.find("://")
+    start = 0 if start < 0 else start + 3
+    end = len(text)
+    for stop in "/?#":
+        i = text.find(stop, start)
+        if 0 <= i < end:
+            end = i
+    target = text[end:].partition("#")[0]
+    return target if target.startswith("/") else "/" + target

@@ -371,6 +371,15 @@ class Store(abc.ABC):
             *args,
         )
 
+    async def scenarios_of_version(self, app_version: str) -> list[Row]:
+        """What a version's completed runs were matched on: ``scenario``, ``test_type`` and
+        ``runs`` (how many), the most recently run first (for the message when none match)."""
+        return await self._rows(
+            "SELECT scenario, test_type, COUNT(*) AS runs FROM runs WHERE app_version = $1 AND status = 'completed' "
+            "GROUP BY scenario, test_type ORDER BY MAX(started_at) DESC, scenario, test_type",
+            app_version,
+        )
+
     async def run_stats(self, run: Row) -> Any:
         """The comparison's view of a stored run (:class:`loadgen.judgement.run_stats.RunStats`)."""
         from ..judgement.run_stats import EndpointStats, RunStats

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..config import shown
 from ..errors import UsageError
 from . import Store, open_store
 from .url import DatabaseURL
@@ -131,13 +132,36 @@ async def compute_comparison(store: Store, cand: dict[str, Any], baseline_versio
     )
     base_rows = [r for r in base_rows if r["id"] != cand["id"]][:k]
     if not base_rows:
-        raise UsageError(
-            f"no completed runs of version {baseline_version!r} for scenario {cand['scenario']!r}, "
-            f"test type {cand['test_type']!r} in {store.shown}; run that version first"
-        )
+        raise UsageError(await no_baseline(store, baseline_version, cand))
     baseline = [await store.run_stats(r) for r in base_rows]
     candidate = await store.run_stats(cand)
     return compare(baseline, candidate, thresholds, baseline_version=baseline_version), candidate, baseline, base_rows
+
+
+#: How many of a version's scenarios the message without a baseline names.
+_HELD_SHOWN = 4
+
+
+async def no_baseline(store: Store, version: str, cand: dict[str, Any]) -> str:
+    """The sentence for a comparison without baseline runs: what was looked for, and what the
+    database does hold for that version (scenario identities and test types), so a run whose
+    scenario was named or given differently can be matched."""
+    head = (f"no completed runs of version {version!r} for scenario {_name(cand['scenario'])}, "
+            f"test type {cand['test_type']!r} in {store.shown}")
+    held = await store.scenarios_of_version(version)
+    if not held:
+        return f"{head}; version {version!r} has no completed runs: run that version first"
+    listed = ", ".join(
+        f"{_name(r['scenario'])} ({r['test_type']}, {r['runs']} run{'' if r['runs'] == 1 else 's'})"
+        for r in held[:_HELD_SHOWN]
+    )
+    more = f" and {len(held) - _HELD_SHOWN} more" if len(held) > _HELD_SHOWN else ""
+    return (f"{head}; version {version!r} has {listed}{more}; give the run --scenario-name "
+            "(or --test-type) to match one")
+
+
+def _name(scenario: str | None) -> str:
+    return "(none)" if scenario is None else shown(scenario, 80)
 
 
 def regression_thresholds(thresholds: Any, baseline_runs: int | None) -> Any:
