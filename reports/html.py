@@ -200,7 +200,8 @@ def meta_html(run: RunData) -> str:
         ("App version", _e(r.get("app_version") or "–")),
         ("Git commit", f'<code title="{_e(commit)}">{_e(commit[:12])}</code>' if commit else "–"),
         ("Environment", _e(r.get("environment") or "–")),
-        ("Scenario", _e(r.get("scenario") or "–")),
+        ("Scenario", _e(r.get("scenario") or "–")),  # the identity runs are compared on
+        ("Scenario file", _e(run.config.get("scenario_path") or run.summary.get("scenario") or "–")),
         ("Test type", _e(r.get("test_type"))),
         ("Load", _e(load_shape(run.config, r.get("model"), r.get("test_type")))),
         ("Target host", _e(r.get("host") or "–")),
