@@ -9,6 +9,7 @@ import typer
 # Imported for their commands, in the order `loadgen --help` lists them.
 from . import run as _run  # noqa: F401
 from . import stored as _stored  # noqa: F401
+from . import notify as _notify  # noqa: F401
 from . import demo as _demo  # noqa: F401
 from . import convert as _convert  # noqa: F401
 from . import har as _har  # noqa: F401
