@@ -127,8 +127,8 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
     baseline = _mapping(comparison.get("baseline")) if comparison else {}
     return Findings(
         run_id=_str_or_none(summary.get("run_id")),
-        scenario=_str_or_none(summary.get("scenario")),
-        host=_str_or_none(summary.get("host")),
+        scenario=_str_or_none(summary.get("scenario") or comparison.get("scenario")),  # ad hoc: the identity
+        host=_address(summary.get("host")),
         app_version=_str_or_none(summary.get("app_version")),
         loadgen_version=_str_or_none(summary.get("loadgen_version")),
         test_type=str(summary.get("test_type") or "load"),
@@ -155,6 +155,15 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
         warnings=tuple(str(w) for w in _list(summary.get("warnings"))),
         report=report,
     )
+
+
+def _address(host: object) -> str | None:
+    """The target without query or fragment: an ad-hoc URL's query may carry a token, and
+    findings go to chat rooms and pull requests."""
+    if host is None:
+        return None
+    text = str(host)
+    return text.split("?", 1)[0].split("#", 1)[0]
 
 
 def _verdict(error: str | None, exit_code: int | None, thresholds: tuple[ThresholdResult, ...],
