@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .diagnostics import WarningList
     from .engine.engine import AdHocRequest
     from .engine.recorder import IntervalSnapshot, Recorder
+    from .engine.steering import Steer
     from .scenario import Scenario
 
 __all__ = ["IntervalSink", "RunView", "scenario_label", "target_of"]
@@ -25,7 +26,7 @@ __all__ = ["IntervalSink", "RunView", "scenario_label", "target_of"]
 
 @runtime_checkable
 class RunView(Protocol):
-    """The run as its sinks know it: read-only members, plus stopping it and warning."""
+    """The run as its sinks know it: read-only members, plus stopping it, steering it and warning."""
 
     @property
     def model(self) -> str:
@@ -58,6 +59,11 @@ class RunView(Protocol):
 
     def stop(self, reason: str | None = None) -> None:
         """Stop the run gracefully (in-flight requests may finish); ``reason`` is its stop reason."""
+
+    @property
+    def steering(self) -> Steer:
+        """The control API's handle (from any thread): the run's control state, and changes
+        (stop, rate, users) handed to the thread that owns the run."""
 
 
 #: A results sink: called on the event loop (or the coordinator's thread) with each interval.

@@ -74,7 +74,7 @@ class StressSummary(TypedDict):
 
 #: Fields left out of the document while None (the others are written as null).
 _OPTIONAL = frozenset({"scheduled_rate", "stress", "run_id", "shard", "shards", "resources", "queues",
-                       "thresholds", "status", "exit_code", "comparison"})
+                       "thresholds", "status", "exit_code", "comparison", "control", "applied_stages"})
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,10 @@ class RunSummary:
     status: str | None = None
     exit_code: int | None = None
     comparison: dict[str, Json] | None = None
+    # The control API's changes ({at_s, action, rate|users, source}), and when one changed the
+    # load, the stages that actually ran ({duration_s, target}); absent when nothing was changed.
+    control: list[dict[str, Json]] | None = None
+    applied_stages: list[dict[str, float]] | None = None
 
     def to_json(self) -> dict[str, Json]:
         """The ``--summary-json`` document (also the stored run's ``summary``)."""
@@ -236,7 +240,19 @@ def summarize(result: RunResult, *, scenario: str | None, host: str | None) -> R
         # The rate actually scheduled, counting drops: it tells whether the schedule kept up.
         scheduled_rate=(tot.iterations + tot.dropped_iterations) / result.schedule_s if model == "open" else None,
         stress=_stress(result),
+        **_control(result),
     )
+
+
+def _control(result: RunResult) -> dict[str, Any]:
+    """The summary's ``control`` and ``applied_stages`` (nothing when the control API changed nothing)."""
+    changes = result.control
+    if not changes:
+        return {}
+    doc: dict[str, Any] = {"control": [c.to_json() for c in changes]}
+    if any(c.action != "stop" for c in changes):
+        doc["applied_stages"] = [{"duration_s": st.duration_s, "target": st.target} for st in result.shape.stages]
+    return doc
 
 
 def build_summary(result: RunResult, *, scenario: str | None, host: str | None) -> dict[str, Json]:
@@ -344,6 +360,12 @@ def print_summary(doc: Mapping[str, Any], console: Console) -> None:
         )
     if doc.get("stop_reason"):
         console.print(f"stopped early: {escape(str(doc['stop_reason']))}")
+    changes = doc.get("control") or []
+    if changes:
+        said = [f"{c['action']}" + (f" {c['rate']:g}/s" if "rate" in c else f" {c['users']}" if "users" in c else "")
+                + f" at {c['at_s']:.1f}s" for c in changes[:5]]
+        more = f" and {len(changes) - 5:,} more" if len(changes) > 5 else ""
+        console.print(f"changed from the control API: {', '.join(said)}{more}")
     failed = {k: v for k, v in doc["checks"].items() if v["fails"]}
     for k, v in failed.items():
         console.print(f"[yellow]check failed[/yellow] {escape(k)}: {v['fails']:,} of {v['passes'] + v['fails']:,}")

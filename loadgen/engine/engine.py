@@ -22,6 +22,11 @@ Every second :meth:`Recorder.snapshot` closes an interval and the engine
 hands the snapshot to its sinks (the live display, later the store and the
 metrics endpoint).
 
+The control API steers a run through :attr:`Engine.steering` (:mod:`.steering`):
+a change is applied on the loop; a new rate replaces the rest of the open
+model's schedule (the arrival process goes on, the planned end stays), a new
+user count the closed model's, and the stages that ran become the run's shape.
+
 A run always ends: a stall monitor and a watchdog thread (:mod:`loadgen.engine.stall`)
 stop it when the schedule, a signal or the deadline says so even while a
 scenario blocks the loop; users still busy when the graceful stop is over are
@@ -64,7 +69,8 @@ from ..tasksets import leave_sets
 from .hooks import RunHooks
 from .mix import UserMix
 from .stall import StallMonitor, StopRun, Watchdog
-from .workload import Phase, Shape, arrival_times, level_at, shape_of
+from .steering import STOP_REASON, Action, Change, Refused, Steer, Steering
+from .workload import Phase, Shape, arrival_times, shape_of
 
 __all__ = ["Engine", "RunResult", "AdHocRequest"]
 
@@ -154,6 +160,8 @@ class RunResult:
     #: Why the run ended when it was not its schedule: "signal", "abort-on-fail", "stress step broke",
     #: "scenario raised SystemExit at FILE:LINE", "deadline"; None when the schedule ended it.
     stop_reason: str | None = None
+    #: What the control API changed, in order (the stages that ran are then ``shape``).
+    control: tuple[Change, ...] = ()
 
 
 class _Slot:
@@ -191,13 +199,16 @@ class Engine:
         part: tuple[int, int] = (0, 1),
         start_gate: Callable[[], Awaitable[None]] | None = None,
         diagnostics: Diagnostics | None = None,
+        shared_control: bool = False,
     ) -> None:
         """``part=(i, n)`` runs share ``i`` of ``n`` of the load (worker processes and
         shards): every n-th arrival from the i-th, and the matching share of users, so
         the parts add up exactly to the whole. ``start_gate`` is awaited once users are
         ready and before the clock starts: the parts of a run start together.
         ``diagnostics``: the run's, where the engine's warnings and the scenario's
-        exceptions go (the session's; an engine of its own without one)."""
+        exceptions go (the session's; an engine of its own without one).
+        ``shared_control``: a coordinator steers every part of the run together (a worker);
+        otherwise a part (a shard) takes no control, which would change its share alone."""
         if (scenario is None) == (adhoc is None):
             raise ValueError("exactly one of scenario and adhoc")
         if not 0 <= part[0] < part[1]:
@@ -230,6 +241,13 @@ class Engine:
         if scenario is not None:
             self.scenario = scenario = self._prepare(scenario)
         self.broke_at: dict[str, Any] | None = None
+        self._steering = Steering(self.model, self.shape.stages, end_s=self._planned_s(),
+                                  spawn_rate=config.spawn_rate, fixed=self._fixed_load())
+        self._steer = Steer(
+            self._steering, clock=self._clock, running=lambda: self._t0 > 0 and not self._stopping,
+            post=self._post, apply=self._apply_change, users_now=lambda: self.users,
+            refuse=None if part[1] == 1 or shared_control else
+            "this is one shard (--shard) of a run split across hosts: control would change its part alone")
         self._seed = config.seed
         self._rng = random.Random(config.seed)
         self._user_count = 0
@@ -295,7 +313,7 @@ class Engine:
     def _level(self, t: float) -> float | None:
         """The closed model's user count at ``t`` s; None once a LoadShape ended the run."""
         if self._driver is None:
-            return level_at(self.shape.stages, t)
+            return self._steering.level(t)
         try:
             return self._driver.level(t)
         except Exception as exc:
@@ -422,6 +440,8 @@ class Engine:
         schedule_ns = min(self._stop_ns, self._schedule_end_ns) - t0
         if self._driver is not None:
             self.shape = Shape(tuple(self._driver.stages))  # what the LoadShape asked for, for the summary
+        elif self._steering.steered:  # what ran: the stages up to each change, then the change
+            self.shape = Shape(self._steering.applied(max(schedule_ns, 0) / 1e9), self.shape.phases)
         self._warn_at_end()
         return RunResult(
             recorder=self.recorder,
@@ -437,9 +457,72 @@ class Engine:
             exceptions=self.diagnostics.counts("scenario"),
             warnings=self.diagnostics.texts(*MEASUREMENT),
             stop_reason=self.stop_reason,
+            control=self._steering.changes,
         )
 
     _stop_ns = 1 << 62
+
+    # -- steering (the control API) -----------------------------------------------
+    @property
+    def steering(self) -> Steer:
+        """Stop the run, or change its rate (open model) or user count (closed), from any thread."""
+        return self._steer
+
+    def _fixed_load(self) -> str | None:
+        """Why this run's load cannot be changed while it runs (it can still be stopped), or None."""
+        if self._driver is not None:
+            return f"the scenario's LoadShape ({self._driver.name}) sets the user count"
+        if self.config.test_type == "stress" and not self.config.stages:
+            return "a stress run's steps are what it measures; stop it rather than change its load"
+        return None
+
+    def _clock(self) -> float | None:
+        """Seconds into the run (from any thread); None before it started."""
+        return (perf_counter_ns() - self._t0) / 1e9 if self._t0 else None
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        if not self._t0:
+            raise Refused("the run has not started yet")
+        if self._finished:
+            raise Refused("the run is over")
+        self._loop.call_soon_threadsafe(fn)  # RuntimeError once the loop has closed
+
+    def _apply_change(self, action: Action, value: float | None) -> Change:
+        """On the loop: apply a control change now; Refused when it does not apply."""
+        if self._stopping or self._finished:
+            raise Refused("the run is already stopping")
+        t = (perf_counter_ns() - self._t0) / 1e9
+        change = self._steering.change(action, value, t)
+        if action == "stop":
+            self.stop(STOP_REASON)
+            return change
+        self.shape = Shape(self._steering.stages, self.shape.phases)  # target rates follow the change
+        if self.model == "open":
+            self._rearrive(t)
+        else:
+            if self._user_handle is not None:
+                self._user_handle.cancel()
+            self._user_tick()  # the level moves now, not at the next tick
+        return change
+
+    def _rearrive(self, t: float) -> None:
+        """The open model after a change at ``t`` s: arrivals due by then are still dispatched,
+        the rest come from the changed schedule (same arrival process, same end)."""
+        due: list[float] = []
+        until = self._t0 + int(t * 1e9)
+        nxt = self._next_ns
+        while nxt and nxt <= until:
+            due.append((nxt - self._t0) / 1e9)
+            nxt = self._advance()
+        c = self.config
+        tail = self._steering.arrivals(t, poisson=c.arrival == "poisson", seed=self._seed, part=self.part)
+        self._arrivals = itertools.chain(due, tail)
+        for h in (self._tick_handle, self._end_handle):
+            if h is not None:
+                h.cancel()
+        self._end_handle = None
+        self._next_ns = self._advance()
+        self._tick_handle = self._loop.call_soon(self._tick)
 
     @property
     def stopping(self) -> bool:
@@ -928,7 +1011,7 @@ class Engine:
         # Ad-hoc closed users are always in flight; their loop does not count it (hot path).
         snap.inflight = self.users if self.model == "closed" and self.scenario is None else self.inflight
         mid = (snap.start_s + snap.end_s) / 2
-        snap.target_rate = level_at(self.shape.stages, mid) if self.model == "open" else None
+        snap.target_rate = self._steering.level(mid) if self.model == "open" else None
         lag_p99_ms = hdr.percentile_ms(snap.lag, 99)
         # CPU over a sliver of an interval (the last one) says nothing.
         busy = snap.cpu_percent >= SATURATED_CPU_PERCENT and snap.duration_s >= 0.5 * _INTERVAL_S

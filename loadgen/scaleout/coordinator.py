@@ -7,6 +7,10 @@ merges their intervals (exactly: HDR histograms add bucket by bucket) into the
 one interval stream its sinks know: the live display, the store, ``/metrics``
 and the thresholds. Only interval snapshots travel, once a second.
 
+The control API steers the whole run here: a change is checked and recorded
+against the whole run's schedule on the coordinator's thread, then sent to
+every live worker, which applies its share (``Retarget``).
+
 A worker that dies is reported with its share; the run goes on without it
 (``--on-worker-failure continue``) or stops the others (``stop``); whatever
 any worker measured and sent is kept.
@@ -19,6 +23,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from ..config import RunConfig
@@ -27,11 +32,12 @@ from ..engine.engine import AdHocRequest, RunResult
 from ..errors import RunError
 from ..engine.recorder import IntervalSnapshot, Recorder
 from .channel import ChildFailed, ChildProcess
-from .messages import Command, Finished, Interval, Ready, WorkerJob
+from ..engine.steering import STOP_REASON, Action, Change, Refused, Steer, Steering
+from .messages import Command, Finished, Interval, Ready, Retarget, WorkerJob
 from ..scenario import Scenario
 from ..sinks import IntervalSink
 from .wire import Part, add_part_extras, merge_snapshots, part_warnings, snapshot_from_json
-from ..engine.workload import Shape, level_at, shape_of
+from ..engine.workload import Shape, shape_of
 
 __all__ = ["Coordinator", "resolve_workers"]
 
@@ -120,6 +126,15 @@ class Coordinator:
         self._workers: list[_Worker] = []
         self._pending: dict[int, dict[int, IntervalSnapshot]] = {}
         self._next = 0
+        shaped = scenario is not None and scenario.shape is not None
+        self._steering = Steering(self.model, self.shape.stages, end_s=self.shape.duration_s,
+                                  spawn_rate=config.spawn_rate, fixed=self._fixed_load(shaped))
+        self._went = 0.0  # time.monotonic() at "go": the run's clock starts
+        self._over = False  # every worker finished: no change is taken any more
+        self._users_now = 0  # the last merged interval's users
+        self._steer = Steer(self._steering, clock=self._clock, running=lambda: self._went > 0 and not (
+            self._stopping or self._over), post=self._post, apply=self._apply_change,
+            users_now=lambda: self._users_now, relayed=True)
 
     # -- the engine's face towards sinks ---------------------------------------
     @property
@@ -137,6 +152,43 @@ class Coordinator:
         for w in self._workers:
             if not w.dead:
                 w.send("stop")
+
+    @property
+    def steering(self) -> Steer:
+        """Stop the run, or change its rate or user count, from any thread: the coordinator's
+        thread checks and records each change and sends it to every worker."""
+        return self._steer
+
+    def _fixed_load(self, shaped: bool) -> str | None:
+        if shaped:
+            return "the scenario's LoadShape sets the user count"
+        if self.config.test_type == "stress" and not self.config.stages:
+            return "a stress run's steps are what it measures; stop it rather than change its load"
+        return None
+
+    def _clock(self) -> float | None:
+        return time.monotonic() - self._went if self._went else None
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        if self._over:
+            raise Refused("the run is over")
+        self._msgs.put((-1, fn))  # the coordinator's thread runs it between the workers' messages
+
+    def _apply_change(self, action: Action, value: float | None) -> Change:
+        """On the coordinator's thread: record the change for the whole run and send it on."""
+        if self._stopping or self._over:
+            raise Refused("the run is already stopping")
+        t = time.monotonic() - self._went
+        change = self._steering.change(action, value, t)
+        if action == "stop":
+            self.stop(STOP_REASON)
+            return change
+        assert value is not None
+        self.shape = Shape(self._steering.stages, self.shape.phases)
+        for w in self._workers:
+            if not w.dead and w.part is None:
+                w.send(Retarget("rate" if action == "rate" else "users", value))
+        return change
 
     # -- running ------------------------------------------------------------------
     def _start(self) -> None:
@@ -164,6 +216,10 @@ class Coordinator:
             self.diagnostics.warn(msg + "the run went on without its share", "workers")
 
     def _handle(self, i: int, msg: object | None) -> None:
+        if i < 0:  # a control change, from the API's thread
+            assert callable(msg)
+            msg()
+            return
         w = self._workers[i]
         if msg is None:
             if w.part is None and not w.dead:
@@ -202,10 +258,11 @@ class Coordinator:
         if self.model != "open":
             return None
         s = next(iter(have.values()))
-        return level_at(self.shape.stages, (s.start_s + s.end_s) / 2)
+        return self._steering.level((s.start_s + s.end_s) / 2)
 
     def _emit(self, snap: IntervalSnapshot) -> None:
         tot = self.recorder.totals
+        self._users_now = snap.users
         self.recorder.fold_snapshot(snap)
         tot.add(snap)
         if snap.saturated:
@@ -227,6 +284,8 @@ class Coordinator:
         try:
             return self._run()
         finally:
+            self._over = True
+            self._refuse_pending()
             if old is not None:
                 signal.signal(signal.SIGINT, old)
                 signal.signal(signal.SIGTERM, old_term)
@@ -263,6 +322,7 @@ class Coordinator:
         if not shaped:
             self._kill_at = min(self._kill_at, time.monotonic() + self.shape.duration_s
                                 + self.config.graceful_stop_s + _HARD_MARGIN_S)
+        self._went = time.monotonic()
         for w in alive:
             w.send("go")
         while not all(w.dead or w.part is not None for w in self._workers):
@@ -273,10 +333,21 @@ class Coordinator:
                 continue
             self._handle(i, msg)
             self._flush()
+        self._over = True  # changes still queued are refused as they are handled
         while not self._msgs.empty():
             self._handle(*self._msgs.get_nowait())
         self._flush(final=True)
         return self._result(started_at)
+
+    def _refuse_pending(self) -> None:
+        """Changes queued after the last messages were handled: each is refused, none waits in vain."""
+        while True:
+            try:
+                i, msg = self._msgs.get_nowait()
+            except queue.Empty:
+                return
+            if i < 0 and callable(msg):
+                msg()
 
     def _kill_overdue(self) -> None:
         """Kill the workers still running past the run's hard end; each is then reported dead."""
@@ -302,6 +373,9 @@ class Coordinator:
             tot.cpu_s += p["cpu_s"]
             users_max += p["users_max"]
         interrupted = self._interrupted
+        schedule_s = max((p["schedule_s"] for p in parts), default=1e-9)
+        if self._steering.steered:  # what ran: the stages up to each change, then the change
+            self.shape = Shape(self._steering.applied(schedule_s), self.shape.phases)
         # A stop the coordinator began (abort-on-fail) names itself: its workers only saw "stop".
         reason = self._stop_reason or next((p.get("stop_reason") for p in parts if p.get("stop_reason")), None)
         return RunResult(
@@ -312,10 +386,11 @@ class Coordinator:
             model=self.model,
             started_at=started_at,
             duration_s=max((p["duration_s"] for p in parts), default=0.0),
-            schedule_s=max((p["schedule_s"] for p in parts), default=1e-9),
+            schedule_s=schedule_s,
             interrupted=interrupted,
             users_max=users_max,
             broke_at=next((p["broke_at"] for p in parts if p["broke_at"]), None),
             exceptions=self.diagnostics.counts("scenario"),
             warnings=self.diagnostics.texts(*MEASUREMENT),
+            control=self._steering.changes,
         )

@@ -1,7 +1,8 @@
 """What the coordinator and its ``--workers`` say to each other over their channel.
 
 The coordinator sends a :class:`WorkerJob`, then commands: ``"go"`` once every
-worker is ready, ``"stop"`` (graceful) or ``"kill"`` (at once). A worker answers
+worker is ready, ``"stop"`` (graceful) or ``"kill"`` (at once), and a :class:`Retarget`
+when the control API changes the load (each worker applies its share). A worker answers
 :class:`Ready` once its users are up, an :class:`Interval` every second, and a
 :class:`Finished` at the end, or a :class:`~loadgen.scaleout.channel.ChildFailed`; each of
 its log records comes as a :class:`~loadgen.diagnostics.Logged`, logged again in the run.
@@ -11,15 +12,25 @@ Snapshots and parts travel in :mod:`loadgen.scaleout.wire`'s form, the one shard
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from ..config import RunConfig
 from ..engine.engine import AdHocRequest
 from .wire import Part
 
-__all__ = ["Command", "Finished", "Interval", "Ready", "WorkerJob"]
+__all__ = ["Command", "Finished", "Interval", "Ready", "Retarget", "WorkerJob"]
 
-Command = Literal["go", "stop", "kill"]
+
+@dataclass(frozen=True, slots=True)
+class Retarget:
+    """The whole run's new rate (open model) or user count (closed), from now to the planned end;
+    a worker applies its share of it, as it runs its share of the stages."""
+
+    action: Literal["rate", "users"]
+    value: float
+
+
+Command = Union[Literal["go", "stop", "kill"], Retarget]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Started by :mod:`loadgen.scaleout.coordinator` as ``python -m loadgen.scaleout.w
 child-process channel (:mod:`loadgen.scaleout.channel`); the conversation is
 in :mod:`loadgen.scaleout.messages`. The job arrives first; the worker answers
 ``Ready`` once its users are up, starts on "go", sends an ``Interval`` every
-second and ``Finished`` at the end. "stop" stops it gracefully, "kill" at once;
+second and ``Finished`` at the end. "stop" stops it gracefully, "kill" at once; a
+``Retarget`` changes its share of the load (the control API, through the coordinator);
 the channel closing (the coordinator is stopping it, or died) stops it too. A
 LoadgenError goes back as ``ChildFailed``: before "go" the coordinator raises
 it again, of the same class; later the worker is reported dead with its share.
@@ -25,7 +26,7 @@ from ..engine.engine import Engine, RunResult
 from ..errors import LoadgenError
 from ..engine.recorder import IntervalSnapshot
 from .channel import ChildFailed, ParentLink
-from .messages import Finished, Interval, Ready, WorkerJob
+from .messages import Finished, Interval, Ready, Retarget, WorkerJob
 from ..scenario import load_scenario
 from .wire import part_to_json, snapshot_to_json
 
@@ -48,6 +49,9 @@ class _Commands:
                 command = self.link.receive()
             except EOFError:
                 break
+            if isinstance(command, Retarget):
+                self._retarget(command)
+                continue
             self.go.set()
             if command in ("stop", "kill"):
                 self._apply(str(command))
@@ -65,6 +69,14 @@ class _Commands:
             engine.stop_threadsafe(now=command == "kill")
         except RuntimeError:
             pass  # the engine's loop has closed: the run is over already
+
+    def _retarget(self, command: Retarget) -> None:
+        """Hand the change to the engine's loop; the coordinator has checked it against the whole
+        run, so a refusal here is a race with the run's end, and changes nothing."""
+        with self._lock:
+            engine = self._engine
+        if engine is not None:
+            engine.steering.submit(command.action, command.value)
 
     async def gate(self, engine: Engine) -> None:
         """The engine's start gate: say Ready, wait for "go" (or a stop)."""
@@ -88,7 +100,7 @@ def _run(job: WorkerJob, commands: _Commands) -> RunResult:
         await commands.gate(engine)
 
     engine = Engine(job.config, scenario=scenario, adhoc=job.adhoc, sinks=[sink], handle_signals=False,
-                    last_resort=True, part=job.part, start_gate=gate)
+                    last_resort=True, part=job.part, start_gate=gate, shared_control=True)
     return engine.run()
 
 

@@ -78,7 +78,7 @@ def open_exporter(spec: RunSpec, observe: ObserveOptions, run_id: str,
     from ..observe import control, dashboard
 
     dashboard.attach(exporter, spec)  # the live page at / (its own sink, fed after /metrics)
-    control.attach(exporter, token=observe.control_token)  # stop, rate, users: /api/control
+    control.attach(exporter, token=observe.control_token, spec=spec)  # stop, rate, users: /api/control
     try:
         if not spec.quiet:
             say(console, f"metrics at {exporter.url}")
