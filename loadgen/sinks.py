@@ -57,6 +57,10 @@ class RunView(Protocol):
     def stopping(self) -> bool:
         """True once the run is stopping: no judgement of what is left is needed."""
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run is stopping when it is not its schedule (a signal, an abort, the control API)."""
+
     def stop(self, reason: str | None = None) -> None:
         """Stop the run gracefully (in-flight requests may finish); ``reason`` is its stop reason."""
 

@@ -35,7 +35,7 @@ def test_engine_and_coordinator_are_run_views(kind):
     run = Engine(config, adhoc=adhoc, handle_signals=False) if kind == "engine" else Coordinator(
         config, workers=2, adhoc=adhoc, handle_signals=False)
     assert isinstance(run, RunView)
-    assert set(_members()) == {"model", "config", "scenario", "adhoc", "recorder", "warnings", "stopping", "stop", "steering"}
+    assert set(_members()) == {"model", "config", "scenario", "adhoc", "recorder", "warnings", "stopping", "stop", "steering", "stop_reason"}
     for name in _members():
         assert hasattr(run, name), name
     assert run.model == "open" and run.recorder.max_names == 7 and run.warnings == [] and not run.stopping

@@ -10,14 +10,19 @@ from __future__ import annotations
 import errno
 import socket
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from ..errors import UsageError
 from .routes import Handler, Reply, Request, text_reply
 from .textformat import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 __all__ = ["DEFAULT_ADDR", "DEFAULT_PORT", "MetricsServer"]
 
@@ -29,14 +34,46 @@ _INDEX = b'<html><body><a href="/metrics">/metrics</a></body></html>\n'
 _MAX_BODY = 64 * 1024  # a control call is a few bytes; nothing larger is read
 _REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
             403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-            413: "Content Too Large", 500: "Internal Server Error"}
+            413: "Content Too Large", 415: "Unsupported Media Type", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+_SOCKET = "loadgen.socket"  # the environ key of the request's connection (for streams: see stop())
+_STREAM_GRACE_S = 1.0  # streams end by themselves once closing is set; after this their sockets are shut
+
+
+class _Quiet(ServerHandler):
+    def log_exception(self, exc_info: OptExcInfo) -> None:
+        # A client gone or stalled mid-reply (a page that stopped reading its event stream, shut at
+        # stop()): nothing to report, and a traceback would break the live display.
+        if isinstance(exc_info[1], OSError):
+            return
+        super().log_exception(exc_info)
 
 
 class _Handler(WSGIRequestHandler):
     timeout = 10  # a stalled client cannot hold stop() for long
+    server_version = "loadgen"  # not the WSGI server's and Python's versions: nobody needs them
+    sys_version = ""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - no access log on the terminal
         pass
+
+    def get_environ(self) -> WSGIEnvironment:
+        environ = super().get_environ()
+        environ[_SOCKET] = self.connection
+        return environ
+
+    def handle(self) -> None:
+        """WSGIRequestHandler's, with :class:`_Quiet` running the application."""
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _Quiet(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
+        handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref's back-pointer for logging
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -45,6 +82,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True  # on Linux this still refuses a port another socket listens on
+    request_queue_size = 64  # socketserver's 5 dropped connections when pages, scrapes and calls came together
 
 
 class _Server6(_Server):
@@ -61,6 +99,8 @@ class MetricsServer:
         self._addr = DEFAULT_ADDR
         self._mounts: list[tuple[str, Handler]] = []
         self.closing = threading.Event()  # set as stop() begins: streaming replies end
+        self._streams: set[socket.socket] = set()  # connections with a streaming reply in progress
+        self._streams_lock = threading.Lock()
 
     def mount(self, prefix: str, handler: Handler) -> None:
         """Serve every path equal to ``prefix`` or under it (``prefix/...``) with ``handler``;
@@ -111,10 +151,28 @@ class MetricsServer:
             return
         self.closing.set()
         server.shutdown()
+        self._end_streams()
         server.server_close()  # joins request threads
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def _end_streams(self) -> None:
+        """Streams see ``closing`` and end; one whose client stopped reading is blocked in a write,
+        so after a grace its socket is shut, which ends the write at once (not after the timeout)."""
+        deadline = time.monotonic() + _STREAM_GRACE_S
+        while time.monotonic() < deadline:
+            with self._streams_lock:
+                if not self._streams:
+                    return
+            time.sleep(0.02)
+        with self._streams_lock:
+            stuck = list(self._streams)
+        for sock in stuck:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -161,8 +219,7 @@ class MetricsServer:
             reply = handler(request)
         return self._reply(reply, environ, start_response)
 
-    @staticmethod
-    def _reply(reply: Reply, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _reply(self, reply: Reply, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         status = f"{reply.status} {_REASONS.get(reply.status, 'Status')}"
         headers = [("Content-Type", reply.content_type), *reply.headers]
         if isinstance(reply.body, bytes):
@@ -170,7 +227,30 @@ class MetricsServer:
             start_response(status, headers)
             return [reply.body] if environ.get("REQUEST_METHOD") != "HEAD" else []
         start_response(status, headers)
-        return reply.body
+        sock = environ.get(_SOCKET)
+        if not isinstance(sock, socket.socket):  # pragma: no cover - our handler always sets it
+            return reply.body
+        return _Stream(reply.body, sock, self._streams, self._streams_lock)
+
+
+class _Stream:
+    """A streaming reply, its connection known to the server until the server closes it."""
+
+    def __init__(self, body: Iterable[bytes], sock: socket.socket, streams: set[socket.socket],
+                 lock: threading.Lock) -> None:
+        self._body, self._sock, self._streams, self._lock = body, sock, streams, lock
+        with lock:
+            streams.add(sock)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        with self._lock:
+            self._streams.discard(self._sock)
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
 
 
 def bind_error(exc: OSError, addr: str, port: int) -> UsageError:

@@ -141,6 +141,10 @@ class Coordinator:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
     def stop(self, reason: str | None = None) -> None:
         """Stop every worker gracefully (thresholds' --abort-on-fail, Ctrl-C); ``reason``
         is the run's stop reason unless a worker gives its own."""

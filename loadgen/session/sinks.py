@@ -81,7 +81,7 @@ def open_exporter(spec: RunSpec, observe: ObserveOptions, run_id: str,
     control.attach(exporter, token=observe.control_token, spec=spec)  # stop, rate, users: /api/control
     try:
         if not spec.quiet:
-            say(console, f"metrics at {exporter.url}")
+            say(console, f"metrics at {exporter.url}; live dashboard at {exporter.url.removesuffix('metrics')}")
         yield exporter
     finally:
         exporter.stop()
