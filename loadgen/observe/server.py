@@ -41,6 +41,7 @@ _STREAM_GRACE_S = 1.0  # streams end by themselves once closing is set; after th
 
 
 class _Quiet(ServerHandler):
+    server_software = "loadgen"  # not the WSGI server's and Python's versions: nobody needs them
     def log_exception(self, exc_info: OptExcInfo) -> None:
         # A client gone or stalled mid-reply (a page that stopped reading its event stream, shut at
         # stop()): nothing to report, and a traceback would break the live display.
@@ -51,8 +52,6 @@ class _Quiet(ServerHandler):
 
 class _Handler(WSGIRequestHandler):
     timeout = 10  # a stalled client cannot hold stop() for long
-    server_version = "loadgen"  # not the WSGI server's and Python's versions: nobody needs them
-    sys_version = ""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - no access log on the terminal
         pass
