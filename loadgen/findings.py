@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_RUN
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, EXIT_USAGE
+from .redact import mask_userinfo
 
-__all__ = ["Findings", "ThresholdResult", "MetricChange", "EndpointFigures", "Verdict", "findings_of"]
+__all__ = ["Findings", "Figures", "ThresholdResult", "MetricChange", "EndpointFigures", "Verdict", "findings_of"]
 
 #: ``pass``; ``fail``: a threshold failed; ``regression``: the comparison found one
-#: (thresholds passed); ``error``: the run could not be carried out (exit 3).
+#: (thresholds passed); ``error``: the run could not be carried out (exit 3), or a check
+#: after it failed (exit 2: no baseline for ``--baseline-version``).
 Verdict = Literal["pass", "fail", "regression", "error"]
+
+_ERROR_CODES = (EXIT_USAGE, EXIT_RUN)
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,9 @@ class MetricChange:
 
 
 @dataclass(frozen=True)
-class EndpointFigures:
-    method: str
-    name: str
+class Figures:
+    """What a run, or one of its endpoints, did (latencies in ms; None: no figure)."""
+
     requests: int
     errors: int
     error_rate: float
@@ -65,14 +69,24 @@ class EndpointFigures:
     p95_ms: float | None
     p99_ms: float | None
 
+    def figures(self) -> dict[str, int | float | None]:
+        """These figures alone, by name (the subclasses hold more)."""
+        return {f.name: getattr(self, f.name) for f in fields(Figures)}
+
 
 @dataclass(frozen=True)
-class Findings:
+class EndpointFigures(Figures):
+    method: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Findings(Figures):
     """A run's verdict and the figures behind it (see the module docstring)."""
 
     run_id: str | None
     scenario: str | None
-    host: str | None
+    host: str | None  # the target as it may be shown: no query, no fragment, user-info masked
     app_version: str | None
     loadgen_version: str | None
     test_type: str
@@ -82,14 +96,7 @@ class Findings:
     stop_reason: str | None
     exit_code: int | None
     verdict: Verdict
-    error: str | None  # why the run could not be carried out (verdict "error")
-    requests: int
-    errors: int
-    error_rate: float
-    rps: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    error: str | None  # why the run could not be carried out or judged (verdict "error")
     thresholds: tuple[ThresholdResult, ...]
     baseline_version: str | None  # None: no comparison
     baseline_run_ids: tuple[str, ...]
@@ -117,13 +124,12 @@ class Findings:
 
 
 def findings_of(summary: Mapping[str, object], *, report: str | None = None, error: str | None = None) -> Findings:
-    """The findings of a summary document; ``error``: the run could not be carried out
-    (its summary may still hold what was measured)."""
+    """The findings of a summary document; ``error``: why the run could not be carried out or
+    judged (its summary may still hold what was measured; its exit code 2 or 3, else 3)."""
     comparison = _mapping(summary.get("comparison"))
     thresholds = tuple(_threshold(t) for t in _list(summary.get("thresholds")))
     changes = tuple(_change(r) for r in _list(comparison.get("rows"))) if comparison else ()
     exit_code = _int_or_none(summary.get("exit_code"))
-    latency = _mapping(summary.get("latency_ms"))
     baseline = _mapping(comparison.get("baseline")) if comparison else {}
     return Findings(
         run_id=_str_or_none(summary.get("run_id")),
@@ -136,39 +142,33 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
         duration_s=_float(summary.get("duration_s")),
         status=_str_or_none(summary.get("status")),
         stop_reason=_str_or_none(summary.get("stop_reason")),
-        exit_code=EXIT_RUN if error is not None else exit_code,
+        exit_code=exit_code if error is None or exit_code in _ERROR_CODES else EXIT_RUN,
         verdict=_verdict(error, exit_code, thresholds, changes),
         error=error,
-        requests=_int(summary.get("requests")),
-        errors=_int(summary.get("errors")),
-        error_rate=_float(summary.get("error_rate")),
-        rps=_float(summary.get("rps")),
-        p50_ms=_float_or_none(latency.get("p50")),
-        p95_ms=_float_or_none(latency.get("p95")),
-        p99_ms=_float_or_none(latency.get("p99")),
+        **_figures(summary),
         thresholds=thresholds,
         baseline_version=_str_or_none(baseline.get("app_version")) if comparison else None,
         baseline_run_ids=tuple(str(r) for r in _list(baseline.get("run_ids"))),
         comparison_summary=_str_or_none(comparison.get("summary")) if comparison else None,
         changes=changes,
         endpoints=tuple(_endpoint(e) for e in _mapping(summary.get("endpoints")).values()),
-        warnings=tuple(str(w) for w in _list(summary.get("warnings"))),
+        warnings=tuple(str(w) for w in _list(summary.get("warnings")) if str(w) != error),  # said once
         report=report,
     )
 
 
 def _address(host: object) -> str | None:
-    """The target without query or fragment: an ad-hoc URL's query may carry a token, and
-    findings go to chat rooms and pull requests."""
+    """The target without query or fragment and with its user-info masked: an ad-hoc URL's
+    query may carry a token, its user name may be one (sent as Basic auth), and findings go
+    to chat rooms and pull requests."""
     if host is None:
         return None
-    text = str(host)
-    return text.split("?", 1)[0].split("#", 1)[0]
+    return mask_userinfo(str(host).split("?", 1)[0].split("#", 1)[0])
 
 
 def _verdict(error: str | None, exit_code: int | None, thresholds: tuple[ThresholdResult, ...],
              changes: tuple[MetricChange, ...]) -> Verdict:
-    if error is not None or exit_code == EXIT_RUN:
+    if error is not None or exit_code in _ERROR_CODES:
         return "error"
     if any(not t.passed for t in thresholds):
         return "fail"
@@ -194,14 +194,18 @@ def _change(doc: object) -> MetricChange:
                         note=_str_or_none(d.get("note")))
 
 
+def _figures(d: Mapping[str, object]) -> dict[str, int | float | None]:
+    """The :class:`Figures` of a run's or an endpoint's document, by name."""
+    latency = _mapping(d.get("latency_ms"))
+    return Figures(requests=_int(d.get("requests")), errors=_int(d.get("errors")),
+                   error_rate=_float(d.get("error_rate")), rps=_float(d.get("rps")),
+                   p50_ms=_float_or_none(latency.get("p50")), p95_ms=_float_or_none(latency.get("p95")),
+                   p99_ms=_float_or_none(latency.get("p99"))).figures()
+
+
 def _endpoint(doc: object) -> EndpointFigures:
     d = _mapping(doc)
-    latency = _mapping(d.get("latency_ms"))
-    return EndpointFigures(method=str(d.get("method", "")), name=str(d.get("name", "")),
-                           requests=_int(d.get("requests")), errors=_int(d.get("errors")),
-                           error_rate=_float(d.get("error_rate")), rps=_float(d.get("rps")),
-                           p50_ms=_float_or_none(latency.get("p50")), p95_ms=_float_or_none(latency.get("p95")),
-                           p99_ms=_float_or_none(latency.get("p99")))
+    return EndpointFigures(method=str(d.get("method", "")), name=str(d.get("name", "")), **_figures(d))
 
 
 # A stored summary is JSON from a database: read it defensively, one field at a time.

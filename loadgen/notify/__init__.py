@@ -4,7 +4,7 @@
 and :mod:`.document` build the three payloads from :class:`~loadgen.findings.Findings`
 (:mod:`.text` holds their shared words); :mod:`.deliver` POSTs one with retries.
 :func:`send_all` sends to every URL at once and waits at most one notification's
-bound: it never raises, and a failure is a :class:`Delivery` to warn of.
+bound (Ctrl-C ends the wait): it never raises, and a failure is a :class:`Delivery` to warn of.
 """
 
 from __future__ import annotations
@@ -82,10 +82,15 @@ def send_all(findings: Findings, urls: Sequence[str], *, policy: Policy | None =
                                   name="loadgen-notify")
         thread.start()
         threads.append((i, hook, thread))
-    for i, hook, thread in threads:
-        thread.join(max(deadline + _GRACE_S - time.monotonic(), 0.0))
-        if results[i] is None:  # still waiting on a receiver that trickles its answer
-            results[i] = Delivery(hook.shown, False, f"no answer within {policy.budget_s:g} s", hook.kind)
+    try:
+        for _, _, thread in threads:
+            thread.join(max(deadline + _GRACE_S - time.monotonic(), 0.0))
+        late = f"no answer within {policy.budget_s:g} s"  # a receiver that trickles its answer
+    except KeyboardInterrupt:  # Ctrl-C: wait no longer; the run's outcome is already decided
+        late = "interrupted (Ctrl-C) before an answer"
+    for i, hook, _ in threads:
+        if results[i] is None:
+            results[i] = Delivery(hook.shown, False, late, hook.kind)
     return [r for r in results if r is not None]
 
 

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .._version import __version__
 from ..errors import UsageError
@@ -40,6 +40,7 @@ BACKOFF_S = (1.0, 2.0)
 _TIMEOUT_RANGE = (0.1, 120.0)
 _READ_MAX = 4096  # of an answer's body: enough for a receiver's error, no more
 _MIN_ATTEMPT_S = 0.5  # an attempt with less time than this left is not started
+_TOKEN_MIN = 8  # a shorter path segment or query value is not taken for a token ("hooks", "1.0")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,17 @@ def _secrets(url: str) -> list[str]:
     return [s for s in (url, parts.path, parts.query, f"{parts.path}?{parts.query}") if len(s) > 1]
 
 
+def _tokens(url: str) -> list[str]:
+    """What a receiver's answer must not show of ``url``, longest first: :func:`_secrets`, and
+    each path segment and query value long enough to be a token (a receiver may repeat only
+    the token it did not know)."""
+    parts = urlsplit(url)
+    tokens = {*parts.path.split("/"), *(item.partition("=")[2] for item in parts.query.split("&"))}
+    pieces = {*_secrets(url), *(t for t in tokens if len(t) >= _TOKEN_MIN)}
+    pieces |= {unquote(p) for p in pieces}
+    return sorted(pieces, key=len, reverse=True)
+
+
 def _retry_after(headers: Message | None) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     if not value:
@@ -117,9 +129,11 @@ def _retry_after(headers: Message | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _answer(exc: urllib.error.HTTPError) -> str:
-    """``HTTP 404 Not Found: no_service``: the status and the first line of what the receiver said."""
-    reason = clip(str(exc.reason or ""), 60).strip()
+def _answer(exc: urllib.error.HTTPError, url: str) -> str:
+    """``HTTP 404 Not Found: no_service``: the status and the first line of what the receiver said,
+    scrubbed of ``url``'s tokens."""
+    tokens = _tokens(url)
+    reason = clip(scrub(str(exc.reason or ""), tokens), 60).strip()  # scrubbed before a cut can halve a token
     text = ""
     try:
         text = exc.read(_READ_MAX).decode("utf-8", "replace").strip().splitlines()[0] if exc.fp else ""
@@ -127,7 +141,7 @@ def _answer(exc: urllib.error.HTTPError) -> str:
         pass
     finally:
         exc.close()
-    said = clip(text, 120).strip()
+    said = clip(scrub(text, tokens), 120).strip()
     return f"HTTP {exc.code}" + (f" {reason}" if reason else "") + (f": {said}" if said else "")
 
 
@@ -166,7 +180,7 @@ def _attempt(opener: urllib.request.OpenerDirector, url: str, body: bytes, timeo
                               f"only)", False)
         retry = code == 429 or code >= 500
         after = _retry_after(exc.headers) if code in (429, 503) else None
-        return _Try(code, _answer(exc), retry, after)
+        return _Try(code, _answer(exc, url), retry, after)
     except urllib.error.URLError as exc:
         words, retry = _connection_error(exc.reason, policy.timeout_s)
         return _Try(None, words, retry)

@@ -18,16 +18,6 @@ __all__ = ["SCHEMA", "document"]
 SCHEMA = "loadgen.notification/1"
 
 
-class Figures(TypedDict):
-    requests: int
-    errors: int
-    error_rate: float
-    rps: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-
-
 class FailedThreshold(TypedDict):
     expr: str
     endpoint: str | None
@@ -68,7 +58,7 @@ class Document(TypedDict):
     stop_reason: str | None
     started_at: str | None
     duration_s: float
-    summary: Figures
+    summary: dict[str, int | float | None]  # Figures: requests, errors, error_rate, rps, p50/p95/p99_ms
     failed_thresholds: list[FailedThreshold]
     regressions: list[Regression]
     comparison: str | None
@@ -106,8 +96,7 @@ def document(f: Findings) -> Document:
         "stop_reason": f.stop_reason,
         "started_at": f.started_at,
         "duration_s": f.duration_s,
-        "summary": {"requests": f.requests, "errors": f.errors, "error_rate": f.error_rate, "rps": f.rps,
-                    "p50_ms": f.p50_ms, "p95_ms": f.p95_ms, "p99_ms": f.p99_ms},
+        "summary": f.figures(),
         "failed_thresholds": [_threshold(t) for t in f.failed_thresholds],
         "regressions": [_regression(c) for c in f.regressions],
         "comparison": f.comparison_summary,

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from ..findings import Findings, MetricChange, ThresholdResult
 from ..judgement import render
+from ..outputs import figures
 from ..summary import format_ms
-
-if TYPE_CHECKING:
-    from ..judgement.comparison import ComparisonRow
 
 __all__ = ["VERDICT_WORDS", "Item", "Fact", "headline", "fallback", "summary_line", "facts", "threshold_item",
            "regression_item", "footer", "clip", "Quote"]
 
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "regression": "REGRESSION", "error": "ERROR"}
-
-_RATES = frozenset({"error_rate", "checks", "iteration_failure_rate"})
-_COUNTS = frozenset({"errors", "requests", "iterations", "dropped_iterations", "failed_iterations"})
 
 
 @dataclass(frozen=True)
@@ -101,36 +95,15 @@ def facts(f: Findings) -> list[Fact]:
     return out
 
 
-def _threshold_figure(metric: str, v: float | None) -> str:
-    if v is None:
-        return "nothing measured"
-    if metric in _RATES:
-        return f"{100 * v:.2f} %"
-    if metric in _COUNTS:
-        return f"{v:,.0f}"
-    if metric == "rps":
-        return f"{v:,.1f} req/s"
-    return f"{render.sig(v)} ms"
-
-
 def threshold_item(t: ThresholdResult) -> Item:
-    """``p95<300ms``: ``412 ms, must be < 300 ms``."""
-    return Item(t.expr, f"{_threshold_figure(t.metric, t.actual)}, must be {t.op} {_threshold_figure(t.metric, t.value)}")
-
-
-def _figure(unit: str, v: float | None) -> str:
-    try:
-        return render.value(unit, v)
-    except KeyError:  # a unit this version does not know (a summary from a later one)
-        return "–" if v is None else f"{render.sig(v)} {unit}"
+    """``p95<300ms``: ``412 ms, must be < 300 ms`` (the figures as the CI files show them)."""
+    measured = figures.threshold_value(t) if t.actual is not None else "nothing measured"
+    return Item(t.expr, f"{measured}, must be {figures.threshold_limit(t)}")
 
 
 def regression_item(c: MetricChange) -> Item:
     """``GET /x``: ``p95 12.1 ms → 31.0 ms (+156 %, threshold +20 %)``."""
-    row = cast("ComparisonRow", c)  # the fields render's cells read, with the same meaning
-    detail = f"{c.label} {_figure(c.unit, c.baseline)} → {_figure(c.unit, c.candidate)} ({render.change_text(row)}"
-    detail += f", threshold {render.tolerance_text(row)})" if c.change_kind in ("relative", "absolute") else ")"
-    return Item(c.subject, detail)
+    return Item(c.subject, f"{c.label} {figures.movement(c)}")
 
 
 def footer(f: Findings, quote: Quote = _same) -> str:

@@ -1,6 +1,6 @@
-"""The figures of the findings as people read them, the same in the markdown and in JUnit:
-a threshold's actual value and limit in its unit, a compared metric's cells exactly as
-``loadgen compare`` prints them (:mod:`loadgen.judgement.render`)."""
+"""The figures of the findings as people read them, the same in the markdown, in JUnit and
+in the notifications: a threshold's actual value and limit in its unit, a compared metric's
+cells exactly as ``loadgen compare`` prints them (:mod:`loadgen.judgement.render`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..judgement import render
 from ..judgement.comparison import ComparisonRow
 from ..judgement.criteria import OPERATORS
 
-__all__ = ["as_row", "change", "tolerance", "number", "value", "describe", "unit_heading",
+__all__ = ["as_row", "change", "tolerance", "number", "value", "movement", "describe", "unit_heading",
            "threshold_value", "threshold_limit", "threshold_outcome", "threshold_subject"]
 
 _LATENCY = re.compile(r"p\d+(?:\.\d+)?|mean|min|max")
@@ -60,13 +60,14 @@ def tolerance(c: MetricChange) -> str:
     return render.tolerance_text(as_row(c))
 
 
+def movement(c: MetricChange) -> str:
+    """``12.1 ms → 31.0 ms (+156 %, threshold +20 %)``: baseline, candidate, change and tolerance."""
+    return f"{value(c.unit, c.baseline)} → {value(c.unit, c.candidate)} ({change(c)}, threshold {tolerance(c)})"
+
+
 def describe(c: MetricChange) -> str:
-    """``p95 of GET /x 12.1 ms → 31.0 ms (+156 %, threshold +20 %)``."""
-    try:
-        return render.describe(as_row(c))
-    except KeyError:
-        return (f"{c.label} of {c.subject} {value(c.unit, c.baseline)} → {value(c.unit, c.candidate)}"
-                f" ({change(c)}, threshold {tolerance(c)})")
+    """``p95 of GET /x 12.1 ms → 31.0 ms (+156 %, threshold +20 %)``, as ``loadgen compare`` says it."""
+    return f"{c.label} of {c.subject} {movement(c)}"
 
 
 # --- thresholds (their values are normalised: ms, a fraction, req/s, a count) ---------

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from pathlib import Path
 
 from ..findings import Findings, MetricChange, ThresholdResult
 from ..judgement.render import sig
-from ..redact import redact
 from . import figures
+from .files import open_output
 from .text import clean, clip
 
 __all__ = ["render_junit", "write_junit"]
@@ -37,7 +36,7 @@ _NAME_CHARS = 1000  # a test case's name or a message: longer is cut
 def write_junit(findings: Findings, path: str) -> None:
     """Write the JUnit XML of ``findings`` to ``path`` (replacing the file)."""
     data = render_junit(findings)
-    with open(Path(path).expanduser(), "wb") as f:
+    with open_output(path) as f:
         f.write(data)
 
 
@@ -123,7 +122,7 @@ def _run_suite(f: Findings) -> ET.Element:
 
 
 def _properties(f: Findings) -> list[tuple[str, str]]:
-    named = [("run_id", f.run_id), ("scenario", f.scenario), ("host", redact(f.host) if f.host else None),
+    named = [("run_id", f.run_id), ("scenario", f.scenario), ("host", f.host),
              ("app_version", f.app_version), ("baseline_version", f.baseline_version),
              ("loadgen_version", f.loadgen_version), ("test_type", f.test_type), ("status", f.status),
              ("stop_reason", f.stop_reason), ("report", f.report)]

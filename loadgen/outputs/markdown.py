@@ -19,8 +19,8 @@ from typing import TypeVar
 
 from ..findings import EndpointFigures, Findings, MetricChange, ThresholdResult
 from ..judgement.render import sig
-from ..redact import redact
 from . import figures
+from .files import is_regular, open_output
 from .text import one_line
 
 __all__ = ["MAX_CHARS", "render_markdown", "write_markdown"]
@@ -46,22 +46,23 @@ def write_markdown(findings: Findings, path: str, *, append: bool = False) -> No
     """Write the markdown to ``path``; ``append``: after what the file holds (GitHub's step
     summary, which other steps write to), separated from it by a blank line."""
     doc = render_markdown(findings)
-    p = Path(path).expanduser()
     if append:
-        doc = _separator(p) + doc
-    with open(p, "a" if append else "w", encoding="utf-8", newline="\n") as f:
-        f.write(doc)
+        doc = _separator(path) + doc
+    with open_output(path, append=append) as f:
+        f.write(doc.encode("utf-8"))
 
 
-def _separator(p: Path) -> str:
-    """What makes the appended document start after a blank line."""
-    try:
-        with open(p, "rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(size - 2, 0))
-            tail = f.read()
-    except FileNotFoundError:
+def _separator(path: str) -> str:
+    """What makes the appended document start after a blank line: what a regular file ends with
+    decides (a pipe or a device is not read: its end may never come)."""
+    if not is_regular(path):
         return ""
+    try:
+        with open(Path(path).expanduser(), "rb") as f:
+            f.seek(max(f.seek(0, 2) - 2, 0))
+            tail = f.read(2)
+    except OSError:
+        return "\n\n"  # cannot be read (write-only): a blank line too many is harmless in markdown
     if not tail:
         return ""
     return "" if tail.endswith(b"\n\n") else "\n" if tail.endswith(b"\n") else "\n\n"
@@ -186,7 +187,7 @@ def _facts(f: Findings, lim: _Limits) -> str:
         facts.append(f"run {_code(f.run_id, lim.chars)}")
     facts.append(f"scenario {_code(f.scenario, lim.chars)}" if f.scenario else "ad hoc")
     if f.host:
-        facts.append(f"target {_code(redact(f.host), lim.chars)}")
+        facts.append(f"target {_code(f.host, lim.chars)}")
     facts.append(f"version {_code(f.app_version, lim.chars)}" if f.app_version else "no version")
     if f.baseline_version:
         facts.append(f"baseline {_code(f.baseline_version, lim.chars)} ({_runs(f)})")

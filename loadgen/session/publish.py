@@ -8,7 +8,9 @@ reached is a warning on the console, and the run's outcome stands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -46,7 +48,10 @@ def _write_ci_files(findings: Findings, options: PublishOptions, console: Consol
         return
     from ..outputs import write_junit, write_markdown
 
-    for path, append in ((options.markdown, False), (options.step_summary, True)):
+    markdown = options.markdown
+    if markdown and options.step_summary and _same_file(markdown, options.step_summary):
+        markdown = None  # --markdown "$GITHUB_STEP_SUMMARY": appended to, as the step summary is, once
+    for path, append in ((markdown, False), (options.step_summary, True)):
         if path:
             _written(console, "the markdown summary", path, lambda p=path, a=append: write_markdown(findings, p,
                                                                                                      append=a))
@@ -54,9 +59,17 @@ def _write_ci_files(findings: Findings, options: PublishOptions, console: Consol
         _written(console, "the JUnit XML", options.junit, lambda: write_junit(findings, options.junit or ""))
 
 
-def _written(console: Console, what: str, path: str, write: object) -> None:
+def _same_file(a: str, b: str) -> bool:
+    first, second = Path(a).expanduser(), Path(b).expanduser()
     try:
-        write()  # type: ignore[operator]
+        return os.path.samefile(first, second)
+    except OSError:  # one does not exist (yet): the same path, then
+        return os.path.realpath(first) == os.path.realpath(second)
+
+
+def _written(console: Console, what: str, path: str, write: Callable[[], None]) -> None:
+    try:
+        write()
     except OSError as exc:
         say(console, f"[yellow]warning:[/yellow] {what} could not be written to {escape(path)}: "
                      f"{escape(exc.strerror or str(exc))}")

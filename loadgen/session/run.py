@@ -21,7 +21,7 @@ from rich.console import Console
 
 from ..diagnostics import LogCapture
 from ..engine.engine import RunResult
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, LoadgenError, RunError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_RUN, LoadgenError, RunError, UsageError
 from ..sinks import IntervalSink
 from ..store.session import StoreSession
 from ..summary import RunSummary, summarize, summarize_samples
@@ -66,9 +66,10 @@ class RunSession:
     def run(self) -> Outcome:
         try:
             steps = self._steps()
-        except RunError as exc:
-            # The run could not be carried out: those waiting for its findings hear of that too.
-            self._publish(error=str(exc))
+        except LoadgenError as exc:
+            # The run could not be carried out, or a check after it failed (no baseline: exit 2):
+            # those waiting for its findings hear of that too.
+            self._publish(error=exc)
             raise
         if isinstance(steps, Outcome):  # a shard's own share: the shard that merges the run tells
             return steps
@@ -99,7 +100,15 @@ class RunSession:
             show_summary(summary, self.console, verdict.criteria)
             self.file.write(summary)  # first: the copy that survives when the store cannot take the run
             persisted = self._persist(summary, concluded.result, sinks)
-            summary = self.latest = self._gate(summary, verdict.unserved, persisted)
+            try:
+                summary = self.latest = self._gate(summary, verdict.unserved, persisted)
+            except UsageError as exc:
+                # No baseline for --baseline-version: exit 2 after the run, which the summary
+                # file and the stored run say too, with why.
+                self.latest = dataclasses.replace(summary.warned(str(exc)), exit_code=exc.exit_code)
+                self.file.write(self.latest)
+                self._record_outcome(self.latest, persisted)
+                raise
             self._record_outcome(summary, persisted)
         return summary, persisted
 
@@ -225,16 +234,18 @@ class RunSession:
         return str(written)
 
     def _publish(self, summary: RunSummary | None = None, *, report: str | None = None,
-                 error: str | None = None) -> None:
+                 error: LoadgenError | None = None) -> None:
         """The CI files and the notifications (:mod:`.publish`); with ``error``, the summary
-        as far as the steps got, or the run's identity when none was reached."""
+        as far as the steps got (or the run's identity when none was reached) and its exit code."""
         from .publish import publish
 
         summary = summary if summary is not None else self.latest
         doc = summary.to_json() if summary is not None else {
             "run_id": self.run_id, "scenario": self.spec.scenario_path, "host": self.spec.target,
             "app_version": self.spec.config.app_version, "test_type": self.spec.config.test_type}
-        publish(doc, self.outputs, self.console, report=report, error=error)
+        if error is not None:
+            doc = {**doc, "exit_code": error.exit_code}
+        publish(doc, self.outputs, self.console, report=report, error=None if error is None else str(error))
 
     def _linger(self) -> None:
         grace = self.observe.metrics_grace_s

@@ -13,12 +13,13 @@ CREATE TEMP TABLE scenario_identity AS
 
 -- Ad-hoc keys, 'METHOD http://authority/path?query#fragment': the method and the path
 -- and query (no authority; no fragment, it is never sent), '/' when the URL has no path.
+-- A method is an HTTP token (M-SEARCH, BREW_2), not only letters.
 UPDATE scenario_identity
-   SET new = regexp_replace(old, '^([A-Za-z]+) [Hh][Tt][Tt][Pp][Ss]?://[^/?#]*([^#]*).*$', '\1 \2')
- WHERE old ~ '^[A-Za-z]+ [Hh][Tt][Tt][Pp][Ss]?://';
+   SET new = regexp_replace(old, '^([-!#$%&''*+.^_`|~0-9A-Za-z]+) [Hh][Tt][Tt][Pp][Ss]?://[^/?#]*([^#]*).*$', '\1 \2')
+ WHERE old ~ '^[-!#$%&''*+.^_`|~0-9A-Za-z]+ [Hh][Tt][Tt][Pp][Ss]?://';
 
-UPDATE scenario_identity SET new = regexp_replace(new, '^([A-Za-z]+) ', '\1 /')
- WHERE new IS NOT NULL AND new !~ '^[A-Za-z]+ /';
+UPDATE scenario_identity SET new = regexp_replace(new, '^([-!#$%&''*+.^_`|~0-9A-Za-z]+) ', '\1 /')
+ WHERE new IS NOT NULL AND new !~ '^[-!#$%&''*+.^_`|~0-9A-Za-z]+ /';
 
 -- Scenario files: the name after the last '/'. A key already in the new ad-hoc form
 -- ('GET /path') is left alone.

@@ -15,12 +15,13 @@ INSERT INTO scenario_identity (old)
     SELECT scenario FROM runs WHERE scenario IS NOT NULL
     UNION SELECT scenario FROM comparisons WHERE scenario IS NOT NULL;
 
--- Ad-hoc keys, 'METHOD http://authority/path?query#fragment': the method, and the URL after its '://'.
+-- Ad-hoc keys, 'METHOD http://authority/path?query#fragment': the method (an HTTP token:
+-- M-SEARCH, BREW_2, not only letters), and the URL after its '://'.
 UPDATE scenario_identity
    SET method = substr(old, 1, instr(old, ' ') - 1),
        target = substr(old, instr(old, '://') + 3)
  WHERE instr(old, ' ') > 1
-   AND substr(old, 1, instr(old, ' ') - 1) NOT GLOB '*[^A-Za-z]*'
+   AND substr(old, 1, instr(old, ' ') - 1) NOT GLOB '*[^-!#$%&''*+.^_`|~0-9A-Za-z]*'
    AND instr(old, '://') > instr(old, ' ')
    AND lower(substr(old, instr(old, ' ') + 1, instr(old, '://') - instr(old, ' ') - 1)) IN ('http', 'https');
 
