@@ -154,12 +154,14 @@ def check_outputs(values: OptionValues) -> None:
 
 def _check_writable(path: str, option: str) -> None:
     """One sentence when an output file cannot be written."""
+    from ..outputs.files import open_output
+
     p = Path(path).expanduser()
     try:
         if p.is_dir():
             raise UsageError(f"{option} {shown(path, 4200)} is a folder; name a file in it")
         existed = p.exists()
-        with open(p, "ab"):
+        with open_output(p, append=True):  # a pipe nobody reads: an error now, not a hang
             pass
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

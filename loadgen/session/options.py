@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,7 +81,7 @@ class ObserveOptions:
 class PublishOptions:
     """Who hears of the run's findings once it is judged: webhooks, CI files, the report."""
 
-    notify: tuple[str, ...] = ()  # webhook URLs (secrets: never shown)
+    notify: tuple[str, ...] = field(default=(), repr=False)  # webhook URLs: secrets, kept out of any repr
     notify_on: str = "fail"  # fail, regression or always
     markdown: str | None = None
     junit: str | None = None
