@@ -265,3 +265,16 @@ def test_good_values_still_parse():
     cfg = RunConfig(host="http://u:p@127.0.0.1:8080/base", rate=1_000_000.0, model="open", users=1_000_000,
                     max_head_bytes=4096, max_body_bytes=1, max_decoded_bytes=1 << 40, max_names=1)
     assert cfg.max_names == 1
+
+
+def test_a_scenario_file_name_that_is_not_utf8_is_one_sentence(tmp_path):
+    """A Latin-1 name on a UTF-8 file system: the summary, spool and store keep text, so it is
+    refused before the run (it crashed the store writer and the summary once)."""
+    name = os.fsencode(tmp_path) + b"/bad\xffname.py"
+    with open(name, "wb") as f:
+        f.write(b"from loadgen import User, task\nclass U(User):\n    @task\n    async def t(self):\n"
+                b"        await self.client.get('/')\n")
+    p = subprocess.run([sys.executable, "-m", "loadgen", "run", os.fsdecode(name), "--host", "http://127.0.0.1:9",
+                        "--run-time", "1s", "-q"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                       errors="replace")
+    _assert_one_sentence(p.returncode, p.stdout, p.stderr, "is not valid UTF-8")

@@ -75,6 +75,11 @@ def _scenario(scenario_file: str | None, url: object) -> Scenario | None:
         raise UsageError("give a scenario file to run, or --url for ad-hoc mode")
     if not scenario_file:
         return None
+    try:
+        scenario_file.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system gave that are not UTF-8: the store and summary keep text
+        shown = scenario_file.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise UsageError(f"the scenario file's name {shown!r} is not valid UTF-8; rename the file") from None
     scenario = load_scenario(scenario_file)
     for warning in scenario.conversion_warnings:  # a locustfile, converted in memory: as `loadgen convert` says
         print(f"loadgen: warning: {warning}", file=sys.stderr)
