@@ -128,7 +128,8 @@ def test_state_before_during_and_after():
 
 def _steer(s: Steering, *, post, running=lambda: True, clock=lambda: 1.0, refuse=None) -> Steer:
     return Steer(s, clock=clock, running=running, post=post,
-                 apply=lambda action, value: s.change(action, value, 1.0), refuse=refuse)
+                 apply=lambda action, value, at_s: s.change(action, value, 1.0 if at_s is None else at_s),
+                 refuse=refuse)
 
 
 def test_steer_hands_the_change_to_the_owning_thread():
@@ -170,3 +171,17 @@ def test_a_change_withdrawn_before_it_runs_never_applies():
     assert fut.cancel()  # the caller gave up waiting
     queued[0]()  # the owner comes round to it later
     assert not s.changes and s.level(2.0) == 20.0
+
+
+def test_constant_arrivals_after_a_late_change_go_on_after_those_already_started():
+    # A worker applies a change as of the coordinator's time of it (1.0 s), once its own clock is a
+    # little past: arrivals 21 and 22 already started on the old schedule; the changed one goes on from 23.
+    s = _open()
+    s.change("rate", 100.0, 1.0)
+    late = list(s.arrivals(1.0, poisson=False, seed=None, part=(0, 1), first=23))
+    on_time = list(s.arrivals(1.0, poisson=False, seed=None, part=(0, 1)))
+    assert on_time[:3] == pytest.approx([1.01, 1.02, 1.03]) and late[0] == pytest.approx(1.03)
+    assert late == on_time[2:]
+    # Each part keeps its own numbers: part 1 of 2 goes on from 23, part 0 from 24.
+    assert list(s.arrivals(1.0, poisson=False, seed=None, part=(1, 2), first=23)) == on_time[2::2]
+    assert list(s.arrivals(1.0, poisson=False, seed=None, part=(0, 2), first=24)) == on_time[3::2]

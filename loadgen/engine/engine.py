@@ -70,7 +70,7 @@ from .hooks import RunHooks
 from .mix import UserMix
 from .stall import StallMonitor, StopRun, Watchdog
 from .steering import STOP_REASON, Action, Change, Refused, Steer, Steering
-from .workload import Phase, Shape, arrival_times, shape_of
+from .workload import Phase, Shape, arrival_times, count_until, shape_of
 
 __all__ = ["Engine", "RunResult", "AdHocRequest"]
 
@@ -487,27 +487,37 @@ class Engine:
             raise Refused("the run is over")
         self._loop.call_soon_threadsafe(fn)  # RuntimeError once the loop has closed
 
-    def _apply_change(self, action: Action, value: float | None) -> Change:
-        """On the loop: apply a control change now; Refused when it does not apply."""
+    def _apply_change(self, action: Action, value: float | None, at_s: float | None = None) -> Change:
+        """On the loop: apply a control change now (``at_s``: as of then, a worker's: see
+        _rearrive); Refused when it does not apply."""
         if self._stopping or self._finished:
             raise Refused("the run is already stopping")
-        t = (perf_counter_ns() - self._t0) / 1e9
+        t = (perf_counter_ns() - self._t0) / 1e9 if at_s is None else at_s
+        first = None  # the number of the next constant arrival not yet started, in the schedule so far
+        if action == "rate" and self.model == "open" and self._next_ns and self.config.arrival != "poisson":
+            first = round(count_until(self._steering.stages, (self._next_ns - self._t0) / 1e9))
         change = self._steering.change(action, value, t)
         if action == "stop":
             self.stop(STOP_REASON)
             return change
         self.shape = Shape(self._steering.stages, self.shape.phases)  # target rates follow the change
         if self.model == "open":
-            self._rearrive(t)
+            self._rearrive(change.at_s, first)
         else:
             if self._user_handle is not None:
                 self._user_handle.cancel()
             self._user_tick()  # the level moves now, not at the next tick
         return change
 
-    def _rearrive(self, t: float) -> None:
+    def _rearrive(self, t: float, first: int | None = None) -> None:
         """The open model after a change at ``t`` s: arrivals due by then are still dispatched,
-        the rest come from the changed schedule (same arrival process, same end)."""
+        the rest come from the changed schedule (same arrival process, same end).
+
+        A worker applies a change at the whole run's time of it, which its own clock may have
+        passed by a fraction of a millisecond: the constant arrivals it started since then keep
+        their numbers (``first``, the next one's), and the changed schedule goes on after them,
+        so the workers' shares still add up exactly to the stages the run records (at 100,000/s
+        applying each change when its message came, as before, left 32-135 of 140,000 out)."""
         due: list[float] = []
         until = self._t0 + int(t * 1e9)
         nxt = self._next_ns
@@ -515,7 +525,8 @@ class Engine:
             due.append((nxt - self._t0) / 1e9)
             nxt = self._advance()
         c = self.config
-        tail = self._steering.arrivals(t, poisson=c.arrival == "poisson", seed=self._seed, part=self.part)
+        tail = self._steering.arrivals(t, poisson=c.arrival == "poisson", seed=self._seed, part=self.part,
+                                       first=first)
         self._arrivals = itertools.chain(due, tail)
         for h in (self._tick_handle, self._end_handle):
             if h is not None:

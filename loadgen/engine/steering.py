@@ -170,6 +170,7 @@ class Steering:
         if why is not None:
             raise Refused(why)
         assert value is not None
+        t = max(t, self._tail[0])  # a change given its time (a worker's) never cuts before the last one
         now = self.level(t)
         left = self.end_s - t
         tail: tuple[Stage, ...]
@@ -194,7 +195,8 @@ class Steering:
         """The stages that actually ran, until the load ended at ``end_s`` s."""
         return _compact(cut(self.stages, end_s + _EPS_S))
 
-    def arrivals(self, t: float, *, poisson: bool, seed: int | None, part: tuple[int, int]) -> Iterator[float]:
+    def arrivals(self, t: float, *, poisson: bool, seed: int | None, part: tuple[int, int],
+                 first: int | None = None) -> Iterator[float]:
         """Intended start times (s, ascending) after the last change, made at ``t``, up to the planned end.
 
         Constant arrivals go on counting where the schedule before the change left off (event
@@ -202,6 +204,8 @@ class Steering:
         :func:`~loadgen.engine.workload.arrival_times` gives for the changed stages after ``t``;
         Poisson arrivals draw afresh from a generator seeded by the run's seed and the change's
         number. ``part=(i, n)`` keeps every n-th from the i-th, as the engine splits arrivals.
+        ``first``: the number of the first constant arrival not yet started (a change applied
+        after its time, as a worker may: those before it ran on the schedule before the change).
         """
         rate = self.level(t + _EPS_S)
         i, n = part
@@ -210,6 +214,8 @@ class Steering:
         if not poisson:
             done = count_until(self.stages, t)  # events 0..floor(done) were due by t
             k = math.floor(done + _EPS_S) + 1
+            if first is not None:
+                k = max(k, first)
             k += (i - k) % n
             while True:
                 at = t + (k - done) / rate
@@ -255,7 +261,8 @@ class Steer:
     """
 
     def __init__(self, steering: Steering, *, clock: Callable[[], float | None], running: Callable[[], bool],
-                 post: Callable[[Callable[[], None]], None], apply: Callable[[Action, float | None], Change],
+                 post: Callable[[Callable[[], None]], None],
+                 apply: Callable[[Action, float | None, float | None], Change],
                  users_now: Callable[[], int] | None = None, relayed: bool = False,
                  refuse: str | None = None) -> None:
         self.steering = steering
@@ -276,9 +283,11 @@ class Steer:
             return ControlState(st.model, st.running, (), self.refuse, st.rate, st.users, st.changes)
         return st
 
-    def submit(self, action: Action, value: float | None) -> Future[Change]:
+    def submit(self, action: Action, value: float | None, at_s: float | None = None) -> Future[Change]:
         """Hand ``action`` to the run's thread (from any thread); the future holds the applied
-        :class:`Change`, or raises :class:`Refused`. Cancelling it before it runs withdraws it."""
+        :class:`Change`, or raises :class:`Refused`. Cancelling it before it runs withdraws it.
+        ``at_s``: when the change was made in the whole run (a worker's, from its coordinator);
+        None: now."""
         fut: Future[Change] = Future()
         if self.refuse is not None:
             fut.set_exception(Refused(self.refuse))
@@ -294,7 +303,7 @@ class Steer:
             if not fut.set_running_or_notify_cancel():
                 return  # the caller gave up waiting: the change is not applied
             try:
-                fut.set_result(self._apply(action, value))
+                fut.set_result(self._apply(action, value, at_s))
             except Refused as exc:
                 fut.set_exception(exc)
             except Exception as exc:  # a change must never take the run down

@@ -150,7 +150,9 @@ class ControlApi:
     """The handler of ``/api/control`` and a part of the exporter (see the module docstring)."""
 
     def __init__(self, *, token: str | None, model: str | None = None) -> None:
-        self._token = token.encode() if token else None
+        # Whitespace around a token cannot travel in a header (a secret file's trailing newline):
+        # it is not part of the token. A blank token is none.
+        self._token = token.strip().encode() if token and token.strip() else None
         self._model = model
         self._steer: Steer | None = None
         self._over = threading.Event()
@@ -212,7 +214,10 @@ class ControlApi:
                                 "address (give --control-token to control from elsewhere)")
         else:
             scheme, _, given = headers.get("authorization", "").strip().partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            # WSGI gives a header's bytes read as Latin-1: encoded back, they are what the client
+            # sent, so a token of any characters matches itself as UTF-8 (what curl sends).
+            sent = given.strip().encode("latin-1", "replace")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(sent, self._token):
                 return _no(401, "control needs the header Authorization: Bearer TOKEN, with the --control-token "
                                 "the run was given", (("WWW-Authenticate", 'Bearer realm="loadgen control"'),))
         origin = headers.get("origin")

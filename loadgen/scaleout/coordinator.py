@@ -178,8 +178,9 @@ class Coordinator:
             raise Refused("the run is over")
         self._msgs.put((-1, fn))  # the coordinator's thread runs it between the workers' messages
 
-    def _apply_change(self, action: Action, value: float | None) -> Change:
-        """On the coordinator's thread: record the change for the whole run and send it on."""
+    def _apply_change(self, action: Action, value: float | None, at_s: float | None = None) -> Change:  # noqa: ARG002
+        """On the coordinator's thread: record the change for the whole run and send it on, with its
+        time: each worker applies it as of then, so their shares add up to the stages recorded."""
         if self._stopping or self._over:
             raise Refused("the run is already stopping")
         t = time.monotonic() - self._went
@@ -191,7 +192,7 @@ class Coordinator:
         self.shape = Shape(self._steering.stages, self.shape.phases)
         for w in self._workers:
             if not w.dead and w.part is None:
-                w.send(Retarget("rate" if action == "rate" else "users", value))
+                w.send(Retarget("rate" if action == "rate" else "users", value, change.at_s))
         return change
 
     # -- running ------------------------------------------------------------------

@@ -28,6 +28,9 @@ class Retarget:
 
     action: Literal["rate", "users"]
     value: float
+    #: When the coordinator made the change, in seconds into the run: each worker applies it as of
+    #: then on its own clock (which started with the others'), not when the message comes.
+    at_s: float | None = None
 
 
 Command = Union[Literal["go", "stop", "kill"], Retarget]

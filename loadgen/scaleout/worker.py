@@ -76,7 +76,7 @@ class _Commands:
         with self._lock:
             engine = self._engine
         if engine is not None:
-            engine.steering.submit(command.action, command.value)
+            engine.steering.submit(command.action, command.value, command.at_s)
 
     async def gate(self, engine: Engine) -> None:
         """The engine's start gate: say Ready, wait for "go" (or a stop)."""

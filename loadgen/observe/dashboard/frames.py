@@ -5,6 +5,9 @@ into a :class:`Frame`: the run's totals, the interval's rates and percentiles,
 the generator's health and the per-endpoint table. Its cost is one percentile
 pass over the interval's merged histogram and, per endpoint, one over the run's
 histogram when that endpoint had new requests: no I/O, nothing per request.
+With 200 endpoints all active that is 6.5-7 ms a second on the loop (the
+percentile passes are 85 % of it), against 14 ms for the ``/metrics`` fold of
+the same interval, and 0.3 ms to serialise the frame (medians of 300 intervals).
 
 The figures agree with ``/metrics`` because they come from the same places:
 the run's totals (``recorder.totals``) are the merge of exactly the snapshots
