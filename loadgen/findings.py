@@ -144,7 +144,7 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
         stop_reason=_str_or_none(summary.get("stop_reason")),
         exit_code=exit_code if error is None or exit_code in _ERROR_CODES else EXIT_RUN,
         verdict=_verdict(error, exit_code, thresholds, changes),
-        error=error,
+        error=error if error is not None or exit_code != EXIT_RUN else _stored_reason(summary),
         **_figures(summary),
         thresholds=thresholds,
         baseline_version=_str_or_none(baseline.get("app_version")) if comparison else None,
@@ -164,6 +164,17 @@ def _address(host: object) -> str | None:
     if host is None:
         return None
     return mask_userinfo(str(host).split("?", 1)[0].split("#", 1)[0])
+
+
+def _stored_reason(summary: Mapping[str, object]) -> str:
+    """Why a stored run is exit 3 (its summary keeps the figures, not the sentence)."""
+    kinds = {str(k): _int(v) for k, v in _mapping(summary.get("errors_by_kind")).items()}
+    answered = sum(_int(v) for v in _mapping(summary.get("status_codes")).values())
+    requests = _int(summary.get("requests"))
+    if requests and not answered and kinds:
+        how = ", ".join(f"{k} {n:,}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"none of the {requests:,} requests got an HTTP response ({how})"
+    return "the run could not be carried out (exit 3); its stored summary does not say why"
 
 
 def _verdict(error: str | None, exit_code: int | None, thresholds: tuple[ThresholdResult, ...],

@@ -71,3 +71,11 @@ def test_a_damaged_stored_summary_is_read_field_by_field() -> None:
     f = findings_of({"requests": "many", "thresholds": "none", "comparison": [], "endpoints": None,
                      "latency_ms": {"p95": True}, "exit_code": 1.5})
     assert f.requests == 0 and f.thresholds == () and not f.compared and f.p95_ms is None and f.exit_code is None
+
+
+def test_a_stored_run_that_was_not_carried_out_says_why_from_its_figures() -> None:
+    """``loadgen notify RUN`` of a stored exit-3 run: the sentence is rebuilt from the figures."""
+    f = findings_of(_summary(exit_code=3, status_codes={}, errors_by_kind={"connect": 90, "timeout": 10}))
+    assert f.verdict == "error"
+    assert f.error == "none of the 100 requests got an HTTP response (connect 90, timeout 10)"
+    assert findings_of({"exit_code": 3}).error is not None  # never "unknown error"
