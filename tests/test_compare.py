@@ -568,3 +568,14 @@ def test_render_pass_and_escapes_user_text() -> None:
     text = _text(c, width=200)
     assert "note: no noise estimate (1 baseline run)" in text
     assert "PASS (no noise estimate: 1 baseline run)" in text
+
+
+def test_a_candidate_sharing_no_endpoint_with_its_baseline_says_so() -> None:
+    """Two scenarios under one identity (the same file name in two folders): the gate compares only
+    the totals, and a note says why rather than passing silently."""
+    base = baseline_runs()
+    other = make_run("cand", 77, version="1.1", endpoints={"GET /elsewhere": {}})
+    notes = compare(base, other, Tolerances()).notes
+    assert any("no endpoint of the candidate is in the baseline runs" in n for n in notes)
+    same = make_run("cand", 77, version="1.1", endpoints={CONTENT: {}, LOGIN: {}})
+    assert not any("no endpoint of the candidate" in n for n in compare(base, same, Tolerances()).notes)

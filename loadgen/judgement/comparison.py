@@ -271,6 +271,12 @@ def _scope_notes(runs: Sequence[RunStats], candidate: RunStats) -> list[str]:
             f"baseline runs {', '.join(odd)} differ from the candidate in scenario or test type"
             f" (candidate: {candidate.scenario or 'no scenario'}, {candidate.test_type})"
         )
+    own = set(candidate.endpoints) - {"total"}
+    if own and not own & {k for r in runs for k in r.endpoints}:
+        # Runs match on the scenario's identity (its file name, say): two different scenarios
+        # sharing it compare only their totals, and a gate that passes so says nothing.
+        notes.append("no endpoint of the candidate is in the baseline runs: they may be another scenario under the "
+                     "same name (give --scenario-name to tell them apart); only the totals are compared")
     if any(r.resources for r in runs) and not candidate.resources:
         notes.append("the candidate has no resource samples (no services monitored), so CPU and memory are missing")
     if any(r.queues for r in runs) and not candidate.queues:
