@@ -21,7 +21,7 @@ import pytest
 from loadgen.config import Stage
 from loadgen.engine.workload import count_until
 from loadgen.errors import EXIT_OK
-from loadgen.observe import control, server
+from loadgen.observe import connections, control
 from loadgen.observe.dashboard import Dashboard
 from loadgen.observe.dashboard.feed import Feed
 from loadgen.observe.dashboard.frames import Point
@@ -76,7 +76,7 @@ def closed_by_peer(sock: socket.socket) -> bool:
 def test_a_connection_that_sends_nothing_prints_no_traceback(port, monkeypatch, capfd):
     """A browser opens spare connections it may never use. When the handler's timeout ended one,
     socketserver printed a traceback on the run's terminal (across the live display)."""
-    monkeypatch.setattr(server._Handler, "timeout", 0.3)
+    monkeypatch.setattr(connections.RequestHandler, "timeout", 0.3)
     ex = port()
     with socket.create_connection(("127.0.0.1", ex.port), timeout=30) as idle:
         deadline = time.monotonic() + 20
@@ -131,7 +131,7 @@ def test_stop_does_not_wait_for_clients_that_never_finish_their_request(port):
 
 def test_a_client_trickling_its_request_is_cut_off_at_the_timeout(port, monkeypatch):
     """The timeout was per read: a byte every few seconds held a thread of the port for ever."""
-    monkeypatch.setattr(server._Handler, "timeout", 1.0)
+    monkeypatch.setattr(connections.RequestHandler, "timeout", 1.0)
     ex = port()
     with socket.create_connection(("127.0.0.1", ex.port), timeout=30) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
