@@ -239,8 +239,9 @@ class Client:
                 headers is None and json is None and data is None and call is None and not self.cookies.held
                 and not self._proxied
             ):
-                # The common request, inlined (a method call with seven arguments costs more than
-                # these tests): the user's header block is cached per origin.
+                # The common request, inlined: the user's header block is cached per origin. Through
+                # _wire (a call with seven arguments) Client.get cost 27.30 us CPU a request, inlined
+                # 25.55 us (medians of 6 interleaved rounds, bench/client_cost.py).
                 wire = b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode(), target.encode(), self._block(origin))
             else:
                 wire = self._wire(method, origin, target, headers, json, data, call)
