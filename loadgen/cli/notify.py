@@ -8,8 +8,8 @@ import typer
 
 from ..errors import EXIT_OK, EXIT_RUN, UsageError
 from .parsers import webhooks
-from .root import app, console, reports_errors
-from .stored import _DB_OPTION
+from .root import app, console, error, reports_errors
+from .stored import DB_OPTION, finished_summary
 
 
 @app.command("notify")
@@ -20,31 +20,25 @@ def notify_cmd(
         None, "--notify", envvar="LOADGEN_NOTIFY", show_envvar=True, metavar="URL",
         help="A webhook to send the findings to: Slack, Microsoft Teams, or any URL as JSON (repeatable; "
              "LOADGEN_NOTIFY holds URLs separated by spaces). The URL is a secret: never shown."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
 ) -> None:
     """Send a stored run's findings to webhooks; exit 3 when one could not be delivered."""
-    from rich.console import Console
     from rich.markup import escape
 
     from ..findings import findings_of
     from ..notify import send_all
-    from ..store.history import get_run
-    from .stored import _db_url
 
     urls = webhooks(notify or (), "--notify")
     if not urls:
         raise UsageError("give a webhook to notify: --notify URL (or LOADGEN_NOTIFY)")
-    run = get_run(_db_url(db), run_ref)
-    if run["summary"] is None:
-        raise UsageError(f"run {run['id']} did not finish, so it has nothing to tell")
-    findings = findings_of(run["summary"])
-    out, err = console(), Console(stderr=True, highlight=False, soft_wrap=True)
+    run, summary = finished_summary(db, run_ref, "so it has nothing to tell")
+    findings = findings_of(summary)
+    out = console()
     failed = 0
     for delivery in send_all(findings, urls):
         if delivery.ok:
             out.print(f"notified {escape(delivery.shown)} of run {escape(run['id'])} ({findings.verdict})")
         else:
             failed += 1
-            err.print(f"loadgen: error: the notification to {delivery.shown} could not be delivered: "
-                      f"{delivery.error or 'unknown error'}", markup=False, emoji=False)
+            error(f"the notification to {delivery.shown} could not be delivered: {delivery.error or 'unknown error'}")
     raise typer.Exit(EXIT_RUN if failed else EXIT_OK)

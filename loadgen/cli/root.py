@@ -47,12 +47,15 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except LoadgenError as exc:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"loadgen: error: {exc}", markup=False, emoji=False
-            )
+            error(str(exc))
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+def error(text: str) -> None:
+    """``loadgen: error: TEXT`` on stderr, as it is (no markup): one sentence a user reads."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"loadgen: error: {text}", markup=False, emoji=False)
 
 
 def console() -> Console:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -15,13 +15,23 @@ if TYPE_CHECKING:
     from ..store.url import DatabaseURL
 
 
-def _db_url(db: str | None) -> DatabaseURL:
+def db_url(db: str | None) -> DatabaseURL:
     from ..store.url import parse_db_url
 
     return parse_db_url(db)
 
 
-_DB_OPTION = typer.Option(None, "--db", envvar=["LOADGEN_DB_URL", "DATABASE_URL"], help="Results store: postgresql://… or sqlite:///FILE (default sqlite:///loadgen.db).")
+def finished_summary(db: str | None, run_ref: str, so: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stored run and its summary; a run that did not finish is a UsageError: ``did not finish, {so}``."""
+    from ..store.history import get_run
+
+    run = get_run(db_url(db), run_ref)
+    if run["summary"] is None:
+        raise UsageError(f"run {run['id']} did not finish, {so}")
+    return run, run["summary"]
+
+
+DB_OPTION = typer.Option(None, "--db", envvar=["LOADGEN_DB_URL", "DATABASE_URL"], help="Results store: postgresql://… or sqlite:///FILE (default sqlite:///loadgen.db).")
 
 db_app = typer.Typer(help="The results database.", no_args_is_help=True)
 runs_app = typer.Typer(help="Browse stored runs.", no_args_is_help=True)
@@ -31,11 +41,11 @@ app.add_typer(runs_app, name="runs")
 
 @db_app.command("migrate")
 @reports_errors
-def db_migrate(db: Optional[str] = _DB_OPTION) -> None:
+def db_migrate(db: Optional[str] = DB_OPTION) -> None:
     """Create or upgrade the results schema (also done on first use)."""
     from ..store.history import migrate
 
-    url = _db_url(db)
+    url = db_url(db)
     applied = migrate(url)
     if applied:
         print(f"{url.shown}: applied {', '.join(applied)}")
@@ -46,7 +56,7 @@ def db_migrate(db: Optional[str] = _DB_OPTION) -> None:
 @runs_app.command("list")
 @reports_errors
 def runs_list(
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
     app_version: Optional[str] = typer.Option(None, "--app-version", help="Only runs of this app version."),
     limit: int = typer.Option(20, "--limit", help="At most this many runs."),
     as_json: bool = typer.Option(False, "--json", help="A JSON array, newest first."),
@@ -58,7 +68,7 @@ def runs_list(
 
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    url = _db_url(db)
+    url = db_url(db)
     rows = list_runs(url, app_version=app_version, limit=limit)
     if as_json:
         print(orjson.dumps(runs_json(rows), option=orjson.OPT_INDENT_2).decode())
@@ -70,13 +80,13 @@ def runs_list(
 @reports_errors
 def runs_show(
     run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
 ) -> None:
     """Show a stored run's summary table."""
     from ..store.history import get_run
     from ..summary import print_summary
 
-    url = _db_url(db)
+    url = db_url(db)
     run = get_run(url, run_ref)
     out = console()
     out.print(
@@ -95,18 +105,14 @@ def runs_show(
 @reports_errors
 def runs_export(
     run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
 ) -> None:
     """Print a stored run's summary JSON (the document --summary-json writes)."""
     import orjson
 
-    from ..store.history import get_run
-
-    run = get_run(_db_url(db), run_ref)
-    if run["summary"] is None:
-        raise UsageError(f"run {run['id']} did not finish, so it has no summary")
-    data = orjson.dumps(run["summary"], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    _, summary = finished_summary(db, run_ref, "so it has no summary")
+    data = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     if output:
         try:
             with open(output, "wb") as fh:
@@ -125,7 +131,7 @@ def compare_cmd(
     candidate_version: Optional[str] = typer.Option(None, "--candidate-version", help="Use the latest completed run of this version as the candidate."),
     thresholds_file: Optional[str] = typer.Option(None, "--thresholds", "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds (JSON, // comments allowed)."),
     baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs (default 3)."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Compare a run with a baseline version; exit 1 on a regression."""
@@ -140,7 +146,7 @@ def compare_cmd(
         raise UsageError("--baseline-runs must be at least 1")
     th = tolerances(thresholds_file, "--thresholds")
     result = run_comparison(
-        _db_url(db),
+        db_url(db),
         baseline_version=baseline_version,
         candidate=candidate,
         candidate_version=candidate_version,
@@ -163,7 +169,7 @@ def report_cmd(
     report_format: str = typer.Option("html", "--format", help="html (self-contained, offline) or notebook (.ipynb, executed)."),
     thresholds_file: Optional[str] = typer.Option(None, "--thresholds", "--thresholds-file", envvar="LOADGEN_THRESHOLDS_FILE", help="Regression thresholds for the comparison."),
     baseline_runs: Optional[int] = typer.Option(None, "--baseline-runs", help="How many of the baseline version's latest runs (default 3)."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
 ) -> None:
     """Write a run's report: HTML (one offline file) or a Jupyter notebook."""
     from ..reports import write_report
@@ -171,7 +177,7 @@ def report_cmd(
     if report_format not in ("html", "notebook"):
         raise UsageError(f"--format must be html or notebook, not {report_format!r}")
     th = tolerances(thresholds_file, "--thresholds") if thresholds_file else None
-    written = write_report(output, _db_url(db), run_ref, format=report_format,  # type: ignore[arg-type]
+    written = write_report(output, db_url(db), run_ref, format=report_format,  # type: ignore[arg-type]
                            baseline_version=baseline_version, thresholds=th, baseline_runs=baseline_runs)
     print(f"report written to {written}")
 
@@ -180,7 +186,7 @@ def report_cmd(
 @reports_errors
 def import_cmd(
     spool_file: str = typer.Argument(..., metavar="FILE", help="A spool file a run left when its database was unreachable."),
-    db: Optional[str] = _DB_OPTION,
+    db: Optional[str] = DB_OPTION,
     keep: bool = typer.Option(False, "--keep", help="Keep the file after a successful import."),
 ) -> None:
     """Load a spooled run into the database."""
@@ -188,7 +194,7 @@ def import_cmd(
 
     from ..store.history import import_spool
 
-    url = _db_url(db)
+    url = db_url(db)
     path = Path(spool_file)
     res, merged = import_spool(url, path)
     state = "complete" if res.finished else "incomplete (the run did not finish; its flushed intervals are kept)"
