@@ -128,9 +128,9 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
     judged (its summary may still hold what was measured; its exit code 2 or 3, else 3)."""
     comparison = _mapping(summary.get("comparison"))
     thresholds = tuple(_threshold(t) for t in _list(summary.get("thresholds")))
-    changes = tuple(_change(r) for r in _list(comparison.get("rows"))) if comparison else ()
+    changes = tuple(_change(r) for r in _list(comparison.get("rows")))
     exit_code = _int_or_none(summary.get("exit_code"))
-    baseline = _mapping(comparison.get("baseline")) if comparison else {}
+    baseline = _mapping(comparison.get("baseline"))
     return Findings(
         run_id=_str_or_none(summary.get("run_id")),
         scenario=_str_or_none(summary.get("scenario") or comparison.get("scenario")),  # ad hoc: the identity
@@ -147,9 +147,9 @@ def findings_of(summary: Mapping[str, object], *, report: str | None = None, err
         error=error if error is not None or exit_code != EXIT_RUN else _stored_reason(summary),
         **_figures(summary),
         thresholds=thresholds,
-        baseline_version=_str_or_none(baseline.get("app_version")) if comparison else None,
+        baseline_version=_str_or_none(baseline.get("app_version")),
         baseline_run_ids=tuple(str(r) for r in _list(baseline.get("run_ids"))),
-        comparison_summary=_str_or_none(comparison.get("summary")) if comparison else None,
+        comparison_summary=_str_or_none(comparison.get("summary")),
         changes=changes,
         endpoints=tuple(_endpoint(e) for e in _mapping(summary.get("endpoints")).values()),
         warnings=tuple(str(w) for w in _list(summary.get("warnings")) if str(w) != error),  # said once
@@ -243,9 +243,9 @@ def _float(value: object) -> float:
     return 0.0 if got is None else got
 
 
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _int_or_none(value: object) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _int(value: object) -> int:
+    return _int_or_none(value) or 0

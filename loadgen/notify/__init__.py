@@ -64,10 +64,10 @@ def send_all(findings: Findings, urls: Sequence[str], *, policy: Policy | None =
             hooks.append(parse_webhook(url))
         except UsageError as exc:
             hooks.append(Delivery(masked(url), False, str(exc)))
-    bodies: dict[Kind, bytes | Delivery] = {}
+    bodies: dict[Kind, bytes | str] = {}  # a str: why the message could not be built
     for hook in hooks:
         if isinstance(hook, Webhook) and hook.kind not in bodies:
-            bodies[hook.kind] = _body(hook, findings)
+            bodies[hook.kind] = _body(hook.kind, findings)
     deadline = time.monotonic() + policy.budget_s
     results: list[Delivery | None] = [h if isinstance(h, Delivery) else None for h in hooks]
     threads: list[tuple[int, Webhook, threading.Thread]] = []
@@ -75,8 +75,8 @@ def send_all(findings: Findings, urls: Sequence[str], *, policy: Policy | None =
         if not isinstance(hook, Webhook):
             continue
         body = bodies[hook.kind]
-        if isinstance(body, Delivery):
-            results[i] = Delivery(hook.shown, False, body.error, hook.kind)
+        if isinstance(body, str):
+            results[i] = Delivery(hook.shown, False, body, hook.kind)
             continue
         thread = threading.Thread(target=_send, args=(results, i, hook, body, policy, deadline), daemon=True,
                                   name="loadgen-notify")
@@ -94,11 +94,12 @@ def send_all(findings: Findings, urls: Sequence[str], *, policy: Policy | None =
     return [r for r in results if r is not None]
 
 
-def _body(hook: Webhook, findings: Findings) -> bytes | Delivery:
+def _body(kind: Kind, findings: Findings) -> bytes | str:
+    """The JSON a webhook of ``kind`` is sent, or why it could not be built."""
     try:
-        return orjson.dumps(payload(hook.kind, findings))
+        return orjson.dumps(payload(kind, findings))
     except Exception as exc:  # noqa: BLE001 - a bug here must not end the run: it is warned of
-        return Delivery(hook.shown, False, f"the message could not be built ({type(exc).__name__})", hook.kind)
+        return f"the message could not be built ({type(exc).__name__})"
 
 
 def _send(results: list[Delivery | None], i: int, hook: Webhook, body: bytes, policy: Policy,

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from ..findings import Findings
 from .text import Item, clip, facts, fallback, footer, headline, regression_item, summary_line, threshold_item
 
-__all__ = ["slack_message", "escape", "code", "HEADER_MAX", "SECTION_MAX", "FIELD_MAX", "FIELDS_MAX", "BLOCKS_MAX"]
+__all__ = ["slack_message", "escape", "code", "HEADER_MAX", "SECTION_MAX", "FIELDS_MAX", "BLOCKS_MAX"]
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
-FIELD_MAX = 2000
 FIELDS_MAX = 10
 BLOCKS_MAX = 50
 _TEXT_MAX = 3000  # the top-level text: Slack cuts it far later, a notification shows far less

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..findings import Findings, MetricChange, ThresholdResult
 from ..judgement import render
 from ..outputs import figures
+from ..outputs.text import clip as _cut
 from ..summary import format_ms
 
 __all__ = ["VERDICT_WORDS", "Item", "Fact", "headline", "fallback", "summary_line", "facts", "threshold_item",
@@ -38,8 +39,7 @@ class Item:
 def clip(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, an ellipsis marking the cut; control characters
     (a newline in an endpoint's name, say) become spaces."""
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+    return _cut("".join(c if c.isprintable() else " " for c in text), limit)
 
 
 Quote = Callable[[str], str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -53,10 +54,9 @@ def _write_ci_files(findings: Findings, options: PublishOptions, console: Consol
         markdown = None  # --markdown "$GITHUB_STEP_SUMMARY": appended to, as the step summary is, once
     for path, append in ((markdown, False), (options.step_summary, True)):
         if path:
-            _written(console, "the markdown summary", path, lambda p=path, a=append: write_markdown(findings, p,
-                                                                                                     append=a))
+            _written(console, "the markdown summary", path, partial(write_markdown, findings, path, append=append))
     if options.junit:
-        _written(console, "the JUnit XML", options.junit, lambda: write_junit(findings, options.junit or ""))
+        _written(console, "the JUnit XML", options.junit, partial(write_junit, findings, options.junit))
 
 
 def _same_file(a: str, b: str) -> bool:
