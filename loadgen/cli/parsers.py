@@ -130,17 +130,21 @@ def resolve(value: object, flag: str) -> tuple[str, ...]:
     """``HOST:PORT:ADDR`` specs (repeatable; a scenario's options may give one or a list)."""
     from ..http.connector import parse_resolve
 
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        items: list[object] = [value]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise UsageError(f"{flag} takes HOST:PORT:ADDR text or a list of them, not {shown(value)}")
+    items = _items(value, flag, "HOST:PORT:ADDR text")
     for item in items:
         parse_resolve(str(item))  # UsageError, one sentence, for a bad one
     return tuple(str(i) for i in items)
+
+
+def _items(value: object, flag: str, what: str) -> list[object]:
+    """A repeatable option's values: the command line gives a list, a scenario's options one or a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise UsageError(f"{flag} takes {what} or a list of them, not {shown(value)}")
 
 
 def proxy(value: object, flag: str) -> str:
@@ -211,9 +215,8 @@ def webhooks(value: object, flag: str) -> tuple[str, ...]:
     """Webhook URLs (http or https with a host); a bad one is named with its secret part hidden."""
     from ..notify.targets import check_webhook
 
-    items = [] if value is None else [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
     urls: list[str] = []
-    for item in items:
+    for item in _items(value, flag, "a URL"):
         urls.extend(str(item).split())  # LOADGEN_NOTIFY: URLs separated by spaces
     return tuple(check_webhook(u, flag) for u in urls)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -89,17 +90,13 @@ def scenario_key(scenario: Scenario | None, adhoc: AdHocRequest | None, name: st
     return None
 
 
+#: What comes before a URL's path: any scheme and its ``://``, then the authority (up to ``/``, ``?`` or ``#``).
+_AUTHORITY = re.compile(r"^(?:.*?://)?[^/?#]*", re.DOTALL)
+
+
 def request_target(url: str) -> str:
     """The path and query of ``url`` as a request line carries them: no scheme, user-info, host
     or port, no fragment, a query's password masked (:func:`redact`). A string rule rather than
     a parser, the same as migration 004's SQL, so stored and new identities agree."""
-    text = redact(url)
-    start = text.find("://")
-    start = 0 if start < 0 else start + 3
-    end = len(text)
-    for stop in "/?#":
-        i = text.find(stop, start)
-        if 0 <= i < end:
-            end = i
-    target = text[end:].partition("#")[0]
+    target = _AUTHORITY.sub("", redact(url), count=1).partition("#")[0]
     return target if target.startswith("/") else "/" + target

@@ -371,13 +371,15 @@ class Store(abc.ABC):
             *args,
         )
 
-    async def scenarios_of_version(self, app_version: str) -> list[Row]:
-        """What a version's completed runs were matched on: ``scenario``, ``test_type`` and
-        ``runs`` (how many), the most recently run first (for the message when none match)."""
+    async def scenarios_of_version(self, app_version: str, *, besides: str) -> list[Row]:
+        """What a version's completed runs but run ``besides`` (a candidate is never its own
+        baseline) were matched on: ``scenario``, ``test_type`` and ``runs`` (how many), the most
+        recently run first (for the message when none match)."""
         return await self._rows(
-            "SELECT scenario, test_type, COUNT(*) AS runs FROM runs WHERE app_version = $1 AND status = 'completed' "
+            "SELECT scenario, test_type, COUNT(*) AS runs FROM runs "
+            "WHERE app_version = $1 AND status = 'completed' AND id <> $2 "
             "GROUP BY scenario, test_type ORDER BY MAX(started_at) DESC, scenario, test_type",
-            app_version,
+            app_version, besides,
         )
 
     async def run_stats(self, run: Row) -> Any:

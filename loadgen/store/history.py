@@ -148,7 +148,7 @@ async def no_baseline(store: Store, version: str, cand: dict[str, Any]) -> str:
     scenario was named or given differently can be matched."""
     head = (f"no completed runs of version {version!r} for scenario {_name(cand['scenario'])}, "
             f"test type {cand['test_type']!r} in {store.shown}")
-    held = _without(await store.scenarios_of_version(version), cand, version)
+    held = await store.scenarios_of_version(version, besides=cand["id"])
     if not held:
         other = " other" if cand.get("app_version") == version else ""
         return f"{head}; version {version!r} has no{other} completed runs: run that version first"
@@ -159,20 +159,6 @@ async def no_baseline(store: Store, version: str, cand: dict[str, Any]) -> str:
     more = f" and {len(held) - _HELD_SHOWN} more" if len(held) > _HELD_SHOWN else ""
     return (f"{head}; version {version!r} has {listed}{more}; give the run --scenario-name "
             "(or --test-type) to match one")
-
-
-def _without(held: list[dict[str, Any]], cand: dict[str, Any], version: str) -> list[dict[str, Any]]:
-    """What ``version`` holds but the candidate itself (a run compared with its own version is
-    never its own baseline, so it is not offered as one)."""
-    if cand.get("app_version") != version or cand.get("status") != "completed":
-        return held
-    out = []
-    for row in held:
-        if row["scenario"] == cand["scenario"] and row["test_type"] == cand["test_type"]:
-            row = {**row, "runs": row["runs"] - 1}
-        if row["runs"] > 0:
-            out.append(row)
-    return out
 
 
 def _name(scenario: str | None) -> str:
