@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import EXIT_OK, EXIT_RUN, UsageError
+from . import options as o
 from .parsers import webhooks
 from .root import app, console, error, reports_errors
 from .stored import DB_OPTION, finished_summary
@@ -18,8 +19,7 @@ def notify_cmd(
     run_ref: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix of one, or 'latest'."),
     notify: Optional[list[str]] = typer.Option(
         None, "--notify", envvar="LOADGEN_NOTIFY", show_envvar=True, metavar="URL",
-        help="A webhook to send the findings to: Slack, Microsoft Teams, or any URL as JSON (repeatable; "
-             "LOADGEN_NOTIFY holds URLs separated by spaces). The URL is a secret: never shown."),
+        help=o.NOTIFY.help),
     db: Optional[str] = DB_OPTION,
 ) -> None:
     """Send a stored run's findings to webhooks; exit 3 when one could not be delivered."""

@@ -55,7 +55,7 @@ class RunSession:
     def __init__(self, spec: RunSpec, *, store: StoreOptions, gate: GateOptions, observe: ObserveOptions,
                  console: Console, run_id: str, exporter: MetricsExporter | None, sinks: list[IntervalSink],
                  logs: LogCapture, publish: PublishOptions = PublishOptions()) -> None:
-        self.spec, self.store, self.gate, self.observe, self.outputs = spec, store, gate, observe, publish
+        self.spec, self.store, self.gate, self.observe, self.publishing = spec, store, gate, observe, publish
         self.console, self.run_id, self.exporter, self.extra_sinks = console, run_id, exporter, sinks
         self.logs, self.diagnostics = logs, logs.diagnostics
         self.mode = mode_for(store, observe, run_id, console, self.diagnostics)
@@ -214,12 +214,12 @@ class RunSession:
 
     def _report(self, persisted: Persisted) -> str | None:
         """``--report``: the HTML report, from the store; its failure is a warning, the verdict stands."""
-        path = self.outputs.report
+        path = self.publishing.report
         if not path:
             return None
         from rich.markup import escape
 
-        if not persisted.stored or self.store.db is None:
+        if not persisted.stored or self.store.db is None:  # (stored implies a database; mypy cannot know)
             say(self.console, f"no report: run {self.run_id} is not in the database (yet); "
                               f"once it is, run: loadgen report {self.run_id} -o {escape(path)}")
             return None
@@ -245,7 +245,7 @@ class RunSession:
             "app_version": self.spec.config.app_version, "test_type": self.spec.config.test_type}
         if error is not None:
             doc = {**doc, "exit_code": error.exit_code}
-        publish(doc, self.outputs, self.console, report=report, error=None if error is None else str(error))
+        publish(doc, self.publishing, self.console, report=report, error=None if error is None else str(error))
 
     def _linger(self) -> None:
         grace = self.observe.metrics_grace_s
