@@ -8,13 +8,22 @@ from concurrent.futures import Future
 
 import pytest
 
-from loadgen.config import Stage
-from loadgen.engine.steering import MAX_CHANGES, Change, Refused, Steer, Steering, cut
+from loadgen.config import RunConfig, Stage
+from loadgen.engine.steering import MAX_CHANGES, Change, Refused, Steer, Steering, cut, fixed_load
 from loadgen.engine.workload import arrival_times, count_until, level_at
 
 
 def _open(rate: float = 20.0, run_s: float = 6.0) -> Steering:
     return Steering("open", (Stage(0.0, rate), Stage(run_s, rate)), end_s=run_s, spawn_rate=10.0)
+
+
+def test_fixed_load_names_what_sets_the_load():
+    """One rule for the engine and the coordinator: a LoadShape (named) or a stress run's steps."""
+    plain = RunConfig(model="open", rate=50, run_time_s=10.0)
+    assert fixed_load(plain, None) is None
+    assert fixed_load(plain, "Waves") == "the scenario's LoadShape (Waves) sets the user count"
+    stress = RunConfig(model="open", rate=50, run_time_s=10.0, test_type="stress", break_p95_ms=50.0)
+    assert fixed_load(stress, None) is not None and "stress run's steps" in fixed_load(stress, None)
 
 
 def test_cut_keeps_the_curve_up_to_t():

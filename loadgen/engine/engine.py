@@ -69,7 +69,7 @@ from ..tasksets import leave_sets
 from .hooks import RunHooks
 from .mix import UserMix
 from .stall import StallMonitor, StopRun, Watchdog
-from .steering import STOP_REASON, Action, Change, Refused, Steer, Steering
+from .steering import STOP_REASON, Action, Change, Refused, Steer, Steering, fixed_load
 from .workload import Phase, Shape, arrival_times, count_until, shape_of
 
 __all__ = ["Engine", "RunResult", "AdHocRequest"]
@@ -241,8 +241,9 @@ class Engine:
         if scenario is not None:
             self.scenario = scenario = self._prepare(scenario)
         self.broke_at: dict[str, Any] | None = None
+        loadshape = self._driver.name if self._driver is not None else None
         self._steering = Steering(self.model, self.shape.stages, end_s=self._planned_s(),
-                                  spawn_rate=config.spawn_rate, fixed=self._fixed_load())
+                                  spawn_rate=config.spawn_rate, fixed=fixed_load(config, loadshape))
         self._steer = Steer(
             self._steering, clock=self._clock, running=lambda: self._t0 > 0 and not self._stopping,
             post=self._post, apply=self._apply_change, users_now=lambda: self.users,
@@ -467,14 +468,6 @@ class Engine:
     def steering(self) -> Steer:
         """Stop the run, or change its rate (open model) or user count (closed), from any thread."""
         return self._steer
-
-    def _fixed_load(self) -> str | None:
-        """Why this run's load cannot be changed while it runs (it can still be stopped), or None."""
-        if self._driver is not None:
-            return f"the scenario's LoadShape ({self._driver.name}) sets the user count"
-        if self.config.test_type == "stress" and not self.config.stages:
-            return "a stress run's steps are what it measures; stop it rather than change its load"
-        return None
 
     def _clock(self) -> float | None:
         """Seconds into the run (from any thread); None before it started."""

@@ -23,11 +23,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Union
 
-from ..config import Stage
+from ..config import RunConfig, Stage
 from .workload import count_until, level_at
 
 __all__ = ["Action", "Change", "ControlState", "MAX_CHANGES", "Refused", "STOP_REASON", "Steer", "Steering",
-           "cut"]
+           "cut", "fixed_load"]
 
 Action = Literal["stop", "rate", "users"]
 #: The most changes of the load (rate or users) one run takes; a stop is always taken.
@@ -72,6 +72,16 @@ class ControlState:
     rate: float | None  # open model: the target rate now
     users: int | None  # closed model: the target user count now
     changes: tuple[Change, ...]
+
+
+def fixed_load(config: RunConfig, loadshape: str | None) -> str | None:
+    """Why a run's load cannot be changed while it runs (it can still be stopped), or None;
+    ``loadshape``: the name of the scenario's LoadShape class, when it has one."""
+    if loadshape is not None:
+        return f"the scenario's LoadShape ({loadshape}) sets the user count"
+    if config.test_type == "stress" and not config.stages:
+        return "a stress run's steps are what it measures; stop it rather than change its load"
+    return None
 
 
 def cut(stages: Sequence[Stage], t: float) -> list[Stage]:
@@ -270,10 +280,6 @@ class Steer:
         self._users_now = users_now
         self.relayed = relayed
         self.refuse = refuse
-
-    @property
-    def model(self) -> str:
-        return self.steering.model
 
     def state(self) -> ControlState:
         """The run's control state now (from any thread)."""

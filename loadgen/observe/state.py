@@ -23,10 +23,11 @@ from .buckets import BucketBounds, CumulativeBuckets
 from .textformat import labels, origin
 from .window import EMPTY, LatencyWindow, SparseCounts
 
-__all__ = ["EndpointSeries", "ExportState", "GeneratorSeries", "PreparedInterval", "RunSeries"]
+__all__ = ["EndpointSeries", "ExportState", "GeneratorSeries", "MIN_INTERVAL_FOR_RATES_S", "PreparedInterval",
+           "RunSeries", "add_status_classes"]
 
 #: Shorter intervals (the last sliver of a run) leave rates and CPU as they were.
-_MIN_INTERVAL_FOR_RATES_S = 0.5
+MIN_INTERVAL_FOR_RATES_S = 0.5
 
 Key = tuple[str, str]  # (request name, method)
 
@@ -68,6 +69,20 @@ class PreparedInterval:
         return cls(snap, tuple(parts), lag_counts, rss)
 
 
+def add_status_classes(into: dict[str, int], ep: EndpointInterval) -> dict[str, int]:
+    """Add ``ep``'s requests to ``into`` by status class (``2xx``..``5xx``; ``error`` for no HTTP
+    response: connect, timeout, reset, protocol); returns ``into``."""
+    responded = 0
+    for code, n in ep.status_codes.items():
+        cls = f"{code // 100}xx"
+        into[cls] = into.get(cls, 0) + n
+        responded += n
+    transport = ep.requests - responded
+    if transport > 0:
+        into["error"] = into.get("error", 0) + transport
+    return into
+
+
 class EndpointSeries:
     """Cumulative series of one (name, method), with its label string built once."""
 
@@ -84,15 +99,7 @@ class EndpointSeries:
         self.quantiles: list[float] | None = None
 
     def fold(self, ep: EndpointInterval, counts: np.ndarray, total: int) -> None:
-        responded = 0
-        by_class = self.by_class
-        for code, n in ep.status_codes.items():
-            cls = f"{code // 100}xx"
-            by_class[cls] = by_class.get(cls, 0) + n
-            responded += n
-        transport = ep.requests - responded  # no HTTP response: connect, timeout, reset, protocol
-        if transport > 0:
-            by_class["error"] = by_class.get("error", 0) + transport
+        add_status_classes(self.by_class, ep)
         for kind, n in ep.errors_by_kind.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
         self.sent += ep.bytes_sent
@@ -132,7 +139,7 @@ class GeneratorSeries:
         self.dropped += snap.dropped_iterations
         self.users = snap.users
         self.inflight = snap.inflight
-        full = snap.duration_s >= _MIN_INTERVAL_FOR_RATES_S
+        full = snap.duration_s >= MIN_INTERVAL_FOR_RATES_S
         if model == "open":
             self._fold_arrivals(snap, prepared.lag_counts, full)
         if full:

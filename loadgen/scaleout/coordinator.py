@@ -32,7 +32,7 @@ from ..engine.engine import AdHocRequest, RunResult
 from ..errors import RunError
 from ..engine.recorder import IntervalSnapshot, Recorder
 from .channel import ChildFailed, ChildProcess
-from ..engine.steering import STOP_REASON, Action, Change, Refused, Steer, Steering
+from ..engine.steering import STOP_REASON, Action, Change, Refused, Steer, Steering, fixed_load
 from .messages import Command, Finished, Interval, Ready, Retarget, WorkerJob
 from ..scenario import Scenario
 from ..sinks import IntervalSink
@@ -126,9 +126,9 @@ class Coordinator:
         self._workers: list[_Worker] = []
         self._pending: dict[int, dict[int, IntervalSnapshot]] = {}
         self._next = 0
-        shaped = scenario is not None and scenario.shape is not None
+        loadshape = scenario.shape.__name__ if scenario is not None and scenario.shape is not None else None
         self._steering = Steering(self.model, self.shape.stages, end_s=self.shape.duration_s,
-                                  spawn_rate=config.spawn_rate, fixed=self._fixed_load(shaped))
+                                  spawn_rate=config.spawn_rate, fixed=fixed_load(config, loadshape))
         self._went = 0.0  # time.monotonic() at "go": the run's clock starts
         self._over = False  # every worker finished: no change is taken any more
         self._users_now = 0  # the last merged interval's users
@@ -162,13 +162,6 @@ class Coordinator:
         """Stop the run, or change its rate or user count, from any thread: the coordinator's
         thread checks and records each change and sends it to every worker."""
         return self._steer
-
-    def _fixed_load(self, shaped: bool) -> str | None:
-        if shaped:
-            return "the scenario's LoadShape sets the user count"
-        if self.config.test_type == "stress" and not self.config.stages:
-            return "a stress run's steps are what it measures; stop it rather than change its load"
-        return None
 
     def _clock(self) -> float | None:
         return time.monotonic() - self._went if self._went else None

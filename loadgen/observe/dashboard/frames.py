@@ -30,16 +30,15 @@ from typing import Literal
 from hdrh.histogram import HdrHistogram
 
 from ...engine import histogram as hdr
-from ...engine.recorder import EndpointInterval, IntervalSnapshot
+from ...engine.recorder import IntervalSnapshot
 from ...sinks import RunView
+from ..state import MIN_INTERVAL_FOR_RATES_S, add_status_classes
 
 __all__ = ["EndpointRow", "Frame", "FrameBuilder", "Point", "RunInfo", "Status"]
 
 #: ``starting`` until the first interval, ``stopping`` once the run is winding down.
 Status = Literal["starting", "running", "stopping", "finished"]
 
-#: Shorter intervals (the last sliver of a run) give no rates, as on /metrics (state.py).
-MIN_INTERVAL_FOR_RATES_S = 0.5
 _PERCENTS = (50.0, 95.0, 99.0)
 _WARNINGS_SHOWN = 3
 _WARNING_CHARS = 300
@@ -147,24 +146,6 @@ def _percentiles_ms(hist: HdrHistogram) -> Percentiles:
     return p50, p95, p99, hi / 1000.0
 
 
-def _classes(ep: EndpointInterval) -> dict[str, int]:
-    """Requests by status class, as /metrics counts them (no response: ``error``)."""
-    out: dict[str, int] = {}
-    responded = 0
-    for code, n in ep.status_codes.items():
-        cls = f"{code // 100}xx"
-        out[cls] = out.get(cls, 0) + n
-        responded += n
-    if ep.requests > responded:
-        out["error"] = ep.requests - responded
-    return out
-
-
-def _stop_reason(run: RunView) -> str | None:
-    reason = run.stop_reason
-    return reason if isinstance(reason, str) else None
-
-
 class FrameBuilder:
     """Builds a :class:`Frame` per interval (on the event loop) and the final one."""
 
@@ -223,9 +204,10 @@ class FrameBuilder:
         warnings = list(run.warnings)
         frame = Frame(
             interval=self._intervals, index=snap.index, elapsed_s=round(snap.end_s, 3),
-            status="stopping" if run.stopping else "running", stop_reason=_stop_reason(run) if run.stopping else None,
+            status="stopping" if run.stopping else "running", stop_reason=run.stop_reason if run.stopping else None,
             run=self.info, requests=overall.requests, errors=overall.errors,
-            errors_by_kind=dict(sorted(overall.errors_by_kind.items())), status_classes=_classes(overall),
+            errors_by_kind=dict(sorted(overall.errors_by_kind.items())),
+            status_classes=add_status_classes({}, overall),
             iterations=totals.iterations, dropped=totals.dropped_iterations,
             failed_iterations=sum(totals.failed_iterations.values()), sent=overall.bytes_sent,
             received=overall.bytes_received, rps=_round(self._rps, 2), ips=_round(self._ips, 2),
@@ -258,7 +240,7 @@ class FrameBuilder:
     def final(self) -> Frame:
         """The last frame again, marked finished with the run's stop reason (None: its schedule ended)."""
         run = self._run
-        reason = _stop_reason(run) if run is not None else None
+        reason = run.stop_reason if run is not None else None
         self.latest = dataclasses.replace(self.latest, status="finished", stop_reason=reason)
         return self.latest
 
