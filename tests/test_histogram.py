@@ -396,3 +396,14 @@ def test_block_boundaries(monkeypatch, block):
     h_ns = lh.new_histogram()
     lh.record_ns(h_ns, np.minimum(values, 2 * HI) * 1000 + 499)
     assert_same(h_ns, h)
+
+
+def test_percentiles_ms_are_percentile_ms_each_in_one_pass() -> None:
+    from loadgen.engine.histogram import new_histogram, percentile_ms, percentiles_ms, record_us
+
+    h = new_histogram()
+    assert percentiles_ms(h, [50, 99]) == []
+    for v in (120, 900, 15_000, 15_000, 2_000_000):
+        record_us(h, v)
+    ps = [50, 95, 99, 99.9]
+    assert percentiles_ms(h, ps) == [percentile_ms(h, p) for p in ps]

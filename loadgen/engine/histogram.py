@@ -400,6 +400,14 @@ def percentile_ms(hist: HdrHistogram, p: float) -> float:
     return _clamp_ms(percentile_us(hist, p), int(hist.min_value), int(hist.max_value))
 
 
+def percentiles_ms(hist: HdrHistogram, ps: Iterable[float]) -> list[float]:
+    """:func:`percentile_ms` of each of ``ps``, in one pass over the counts; [] for an empty histogram."""
+    if not hist.total_count:
+        return []
+    lo, hi = int(hist.min_value), int(hist.max_value)
+    return [_clamp_ms(v, lo, hi) for v in percentiles_us(hist, ps)]
+
+
 def _same_layout(a: HdrHistogram, b: HdrHistogram) -> bool:
     """Same counters, possibly cut at different tops (see :func:`new_histogram`)."""
     return (
@@ -470,6 +478,7 @@ __all__ = [
     "merge",
     "new_histogram",
     "percentile_ms",
+    "percentiles_ms",
     "percentile_us",
     "percentiles_us",
     "record_ns",

@@ -141,9 +141,8 @@ def _percentiles_ms(hist: HdrHistogram) -> Percentiles:
     """p50, p95, p99 and max in ms, clamped into the recorded extremes as in the summary."""
     if not hist.total_count:
         return None, None, None, None
-    lo, hi = int(hist.min_value), int(hist.max_value)
-    p50, p95, p99 = (min(max(v, lo), hi) / 1000.0 for v in hdr.percentiles_us(hist, _PERCENTS))
-    return p50, p95, p99, hi / 1000.0
+    p50, p95, p99 = hdr.percentiles_ms(hist, _PERCENTS)
+    return p50, p95, p99, int(hist.max_value) / 1000.0
 
 
 class FrameBuilder:
